@@ -1,0 +1,37 @@
+# Every routine task has a target. `make test` needs nothing but Python 3.11+ (and root/apt for MariaDB).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install mariadb lint typecheck unit integration test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+mariadb:
+	@scripts/ensure-mariadb.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check cdc_streamer tests
+	$(BIN)/ruff format --check cdc_streamer tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP) mariadb
+	$(BIN)/pytest -q tests/integration
+
+test: $(STAMP) mariadb lint typecheck
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -1,0 +1,221 @@
+"""`cdc-streamer run | check | position`. Every flag can also come from a `CDC_*` environment variable.
+
+Errors end in one line on stderr and the exit code of DESIGN.md: 0 ok, 1 runtime failure, 2 usage/config,
+3 source not usable. A traceback is printed only with CDC_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .checkpoint import open_store
+from .errors import CdcError, ConfigError
+from .position import BinlogPosition
+from .preflight import read_facts, run_checks
+from .settings import MySQLUrl, StreamerSettings, TableFilter
+from .source import Source
+from .streamer import Streamer
+
+PROG = "cdc-streamer"
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+
+
+def env_name(flag: str) -> str:
+    return "CDC_" + flag.lstrip("-").replace("-", "_").upper()
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def option(parser: argparse.ArgumentParser, flag: str, help: str, *, default: Any = None, **kwargs: Any) -> None:
+    """A flag whose default comes from its CDC_* variable, then from `default`."""
+    env = env_name(flag)
+    parser.add_argument(flag, default=os.environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
+
+
+def switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    env = env_name(flag)
+    raw = os.environ.get(env, "").strip().lower()
+    if raw not in TRUE + FALSE:
+        raise ConfigError(f"{env}: expected true or false, got {raw!r}")
+    parser.add_argument(flag, action="store_true", default=raw in TRUE, help=f"{help} [env {env}]")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Stream MySQL/MariaDB binlog row changes as Maxwell-format JSON events.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = commands.add_parser("run", help="stream change events to a sink")
+    connection_options(run)
+    option(run, "--server-id", "replica server id, unique among the source's replicas", default="6379")
+    option(run, "--sink", "stdout | file", default="stdout")
+    option(run, "--file", "output file for --sink file (JSON lines, appended)")
+    store_option(run)
+    option(run, "--start-position", "start at FILE:POS instead of the stored checkpoint")
+    option(run, "--start-gtid", "start at a GTID set/state instead of the stored checkpoint")
+    option(run, "--end-position", "stop (exit 0) after the transaction that reaches FILE:POS")
+    switch(run, "--replay", "never write the checkpoint")
+    switch(run, "--stop-when-caught-up", "exit 0 at the server's end of binlog")
+    switch(run, "--output-ddl", "emit DDL events")
+    switch(run, "--output-query", "add the originating SQL statement as `query` (needs annotate/rows-query events)")
+    option(run, "--include-tables", "only these tables: db.table,db.*")
+    option(run, "--exclude-tables", "skip these tables: db.table,db.*")
+    option(run, "--exclude-columns", "drop these columns from events: db.table.column,...")
+    option(run, "--flush-interval", "seconds between sink flushes and checkpoint saves", default="1.0")
+    option(run, "--max-inflight-rows", "rows sent but not acknowledged before the streamer waits", default="10000")
+    option(run, "--log-level", "debug | info | warning | error", default="info")
+
+    check = commands.add_parser("check", help="preflight: is the source usable? (exit 3 when not)")
+    connection_options(check)
+    store_option(check)
+    option(check, "--start-position", "also check that FILE:POS is still on the server")
+
+    position = commands.add_parser("position", help="print the stored checkpoint")
+    store_option(position)
+    return parser
+
+
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    option(parser, "--mysql-url", "source server: mysql://user:password@host:port")
+
+
+def store_option(parser: argparse.ArgumentParser) -> None:
+    option(parser, "--position-store", "where the checkpoint lives: file:PATH | none", default="none")
+
+
+def _number(args: argparse.Namespace, name: str, convert: Callable[[str], Any], minimum: float) -> Any:
+    flag = "--" + name.replace("_", "-")
+    raw = getattr(args, name)
+    try:
+        value = convert(str(raw))
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ConfigError(f"{flag} ({env_name(flag)}): expected a number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _position(args: argparse.Namespace, name: str) -> BinlogPosition | None:
+    raw = getattr(args, name, None)
+    flag = "--" + name.replace("_", "-")
+    return BinlogPosition.parse(raw, flag=f"{flag} ({env_name(flag)})") if raw else None
+
+
+def settings_from(args: argparse.Namespace) -> StreamerSettings:
+    if args.start_position and args.start_gtid:
+        raise ConfigError("--start-position and --start-gtid are exclusive: give one")
+    return StreamerSettings(
+        mysql=MySQLUrl.parse(args.mysql_url),
+        server_id=_number(args, "server_id", int, 1),
+        sink=args.sink,
+        file=Path(args.file) if args.file else None,
+        position_store=args.position_store,
+        start_position=_position(args, "start_position"),
+        start_gtid=args.start_gtid or None,
+        end_position=_position(args, "end_position"),
+        replay=args.replay,
+        stop_when_caught_up=args.stop_when_caught_up,
+        output_ddl=args.output_ddl,
+        output_query=args.output_query,
+        filter=TableFilter(
+            include=TableFilter.parse_patterns(args.include_tables, "--include-tables"),
+            exclude=TableFilter.parse_patterns(args.exclude_tables, "--exclude-tables"),
+            excluded_columns=TableFilter.parse_columns(args.exclude_columns, "--exclude-columns"),
+        ),
+        flush_interval=_number(args, "flush_interval", float, 0.0),
+        max_inflight_rows=_number(args, "max_inflight_rows", int, 1),
+    )
+
+
+def command_run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    stats = Streamer(settings).run()
+    rate = stats.rows / stats.seconds if stats.seconds else 0.0
+    logging.getLogger(PROG).info(
+        "stopped: %d rows in %d transactions, %.1fs, %.0f rows/s, %d reconnects",
+        stats.rows,
+        stats.transactions,
+        stats.seconds,
+        rate,
+        stats.reconnects,
+    )
+    return 0
+
+
+def command_check(args: argparse.Namespace) -> int:
+    url = MySQLUrl.parse(args.mysql_url)
+    store = open_store(args.position_store)
+    position = _position(args, "start_position")
+    stored = store.load()
+    if position is None and stored is not None:
+        position = stored.position
+    with Source(url) as source:
+        facts = read_facts(source)
+        problems = run_checks(facts, position)
+        current = source.current_position()
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 3
+    print(f"ok: {facts.flavor} {facts.version} at {url.address}, binlog at {current}")
+    return 0
+
+
+def command_position(args: argparse.Namespace) -> int:
+    checkpoint = open_store(args.position_store).load()
+    if checkpoint is None:
+        print(f"{PROG}: no checkpoint stored in {args.position_store}", file=sys.stderr)
+        return 1
+    gtid = f" gtid={checkpoint.gtid}" if checkpoint.gtid else ""
+    print(f"{checkpoint.position}{gtid}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": command_run,
+    "check": command_check,
+    "position": command_position,
+}
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("pymysqlreplication").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        configure_logging(getattr(args, "log_level", "info") or "info")
+        return COMMANDS[args.command](args)
+    except CdcError as error:
+        print(f"{PROG}: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if os.environ.get("CDC_DEBUG") in TRUE:
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def entry_point() -> NoReturn:
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""The change events the streamer emits: one per row change, plus DDL events when asked for.
+
+The wire format is written down in docs/events.md (Maxwell's data format); `encoding` turns these into JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from .position import BinlogPosition
+
+
+class Operation(enum.Enum):
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One row change.
+
+    `position` is where the row's transaction starts in the binlog (replaying from it replays the transaction);
+    `xoffset` is the row's index inside the transaction, so (file number, offset, xoffset) is binlog order.
+    `data` is the row after the change (before it, for a delete); `old` holds only the changed columns'
+    previous values (updates only).
+    """
+
+    database: str
+    table: str
+    type: Operation
+    ts: int
+    xid: int | None
+    xoffset: int
+    commit: bool
+    position: BinlogPosition
+    gtid: str | None
+    server_id: int
+    thread_id: int | None
+    primary_key: tuple[Any, ...]
+    primary_key_columns: tuple[str, ...]
+    data: dict[str, Any]
+    old: dict[str, Any] | None = None
+    query: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DdlEvent:
+    """A schema change (`--output-ddl`): `type` is the DDL kind such as `table-alter`, `sql` the statement."""
+
+    database: str
+    table: str | None
+    type: str
+    ts: int
+    position: BinlogPosition
+    gtid: str | None
+    server_id: int
+    thread_id: int | None
+    sql: str
+    xoffset: int = 0
+    commit: bool = True
+
+
+Event = ChangeEvent | DdlEvent

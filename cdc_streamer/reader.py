@@ -1,0 +1,300 @@
+"""Binlog events -> whole transactions of change events, across reconnects.
+
+The reader assembles each transaction (GTID/BEGIN ... XID/COMMIT, or one DDL statement) and yields it only when it
+is complete, with the position just after it: the point a restart or a reconnect resumes from. It owns
+reconnects: when a session breaks, it opens a new one at the end of the last transaction it yielded, so nothing
+is skipped and nothing already delivered is read twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymysqlreplication.event import (
+    GtidEvent,
+    HeartbeatLogEvent,
+    MariadbAnnotateRowsEvent,
+    MariadbGtidEvent,
+    QueryEvent,
+    RotateEvent,
+    RowsQueryLogEvent,
+    XidEvent,
+)
+from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from .ddl import classify_ddl
+from .errors import ConnectionLost, RuntimeFailure
+from .event import ChangeEvent, DdlEvent, Event, Operation
+from .gtid_state import GtidState
+from .position import BinlogPosition
+from .replication import ReplicationSession, SessionOptions, StartPoint
+from .settings import MySQLUrl, TableFilter
+from .values import ColumnSpec, RowConverter, changed_columns
+
+log = logging.getLogger(__name__)
+
+MARIADB_FL_STANDALONE = 0x01
+_TXN_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "XA ", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A complete transaction: its events, where it starts, and where the binlog continues after it."""
+
+    events: list[Event]
+    start: BinlogPosition
+    end: BinlogPosition
+    gtid: str | None
+    gtid_state: str | None
+
+    @property
+    def resume_point(self) -> StartPoint:
+        return StartPoint(self.end, self.gtid_state)
+
+
+@dataclass(slots=True)
+class _OpenTransaction:
+    start: BinlogPosition
+    gtid: str | None
+    transactional: bool
+    thread_id: int | None = None
+    query: str | None = None
+    pending: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderOptions:
+    session: SessionOptions
+    filter: TableFilter = field(default_factory=TableFilter)
+    output_ddl: bool = False
+    output_query: bool = False
+    end_position: BinlogPosition | None = None
+    max_reconnects: int = 10
+
+
+class BinlogReader:
+    """Iterate `transactions()`: complete transactions, and None as an idle tick (heartbeat) between them."""
+
+    def __init__(
+        self,
+        url: MySQLUrl,
+        start: StartPoint,
+        options: ReaderOptions,
+        json_columns: Callable[[str, str], frozenset[str]] = lambda db, table: frozenset(),
+        forget_table: Callable[[str, str | None], None] = lambda db, table: None,
+        session_factory: Callable[[MySQLUrl, StartPoint, SessionOptions], ReplicationSession] = ReplicationSession,
+    ) -> None:
+        self.url = url
+        self.resume = start
+        self.options = options
+        self._json_columns = json_columns
+        self._forget_table = forget_table
+        self._session_factory = session_factory
+        self._converters: dict[tuple[Any, ...], RowConverter] = {}
+        self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
+        self.reconnects = 0
+
+    def transactions(self) -> Iterator[Transaction | None]:
+        failures = 0
+        while not self._reached_end(self.resume.position):
+            try:
+                session = self._session_factory(self.url, self.resume, self.options.session)
+            except ConnectionLost as error:
+                failures = self._back_off(failures, error)
+                continue
+            try:
+                for item in self._read(session):
+                    if item is not None:
+                        failures = 0
+                        self.resume = item.resume_point
+                    yield item
+                    if item is not None and self._reached_end(item.end):
+                        return
+                return  # the server said end of binlog (non-blocking mode)
+            except ConnectionLost as error:
+                failures = self._back_off(failures, error)
+            finally:
+                session.close()
+
+    def _reached_end(self, position: BinlogPosition | None) -> bool:
+        end = self.options.end_position
+        return end is not None and position is not None and end <= position
+
+    def _back_off(self, failures: int, error: ConnectionLost) -> int:
+        failures += 1
+        if failures > self.options.max_reconnects:
+            raise RuntimeFailure(
+                f"{error.message}; gave up after {self.options.max_reconnects} reconnects without progress "
+                f"(resume point {self.resume})"
+            ) from None
+        delay = min(10.0, 0.2 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+        log.warning("%s; reconnecting from %s in %.1fs (attempt %d)", error.message, self.resume, delay, failures)
+        self.reconnects += 1
+        time.sleep(delay)
+        return failures
+
+    def _read(self, session: ReplicationSession) -> Iterator[Transaction | None]:
+        file = self.resume.position.file if self.resume.position else ""
+        state = GtidState.parse(self.resume.gtid, self.options.session.flavor) if self.resume.gtid else self.gtid_state
+        self.gtid_state = state
+        txn: _OpenTransaction | None = None
+        for event in session.events():
+            end = event.packet.log_pos
+            if isinstance(event, RotateEvent):
+                file = event.next_binlog
+                continue
+            if isinstance(event, HeartbeatLogEvent):
+                yield None
+                continue
+            if end == 0:
+                continue  # an artificial event the server made up for this session
+            start = BinlogPosition(file, end - event.packet.event_size)
+            if isinstance(event, MariadbGtidEvent | GtidEvent):
+                gtid = event.gtid
+                standalone = bool(event.flags & MARIADB_FL_STANDALONE) if isinstance(event, MariadbGtidEvent) else True
+                txn = _OpenTransaction(start, gtid, transactional=not standalone)
+                continue
+            if isinstance(event, QueryEvent):
+                sql = event.query.strip()
+                upper = sql[:20].upper()
+                if upper.startswith("BEGIN") or upper.startswith("XA START"):
+                    if txn is None:
+                        txn = _OpenTransaction(start, None, transactional=True)
+                    txn.transactional = True
+                    txn.thread_id = event.slave_proxy_id
+                    continue
+                if txn is None:
+                    txn = _OpenTransaction(start, None, transactional=False)
+                txn.thread_id = txn.thread_id or event.slave_proxy_id
+                if upper.startswith(("COMMIT", "ROLLBACK")) and not upper.startswith("ROLLBACK TO"):
+                    yield self._finish(txn, BinlogPosition(file, end), None)
+                    txn = None
+                    continue
+                if upper.startswith(_TXN_CONTROL):
+                    continue
+                self._on_ddl(txn, event, sql)
+                if not txn.transactional:
+                    yield self._finish(txn, BinlogPosition(file, end), None)
+                    txn = None
+                continue
+            if isinstance(event, XidEvent):
+                if txn is None:
+                    txn = _OpenTransaction(start, None, transactional=True)
+                yield self._finish(txn, BinlogPosition(file, end), event.xid)
+                txn = None
+                continue
+            if isinstance(event, MariadbAnnotateRowsEvent | RowsQueryLogEvent):
+                if txn is not None and self.options.output_query:
+                    raw = getattr(event, "sql_statement", None) or getattr(event, "query", "")
+                    txn.query = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+                continue
+            if isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
+                if txn is None:
+                    txn = _OpenTransaction(start, None, transactional=True)
+                self._on_rows(txn, event)
+
+    def _on_ddl(self, txn: _OpenTransaction, event: QueryEvent, sql: str) -> None:
+        schema = event.schema.decode("utf-8", "replace") if isinstance(event.schema, bytes) else str(event.schema)
+        for change in classify_ddl(sql, schema):
+            self._forget_table(change.database, change.table)
+            if not self.options.output_ddl:
+                continue
+            if change.table is not None and not self.options.filter.wants(change.database, change.table):
+                continue
+            txn.pending.append(("ddl", change, event.timestamp, event.packet.server_id, sql))
+
+    def _on_rows(self, txn: _OpenTransaction, event: RowsEvent) -> None:
+        database, table = event.schema, event.table
+        if not self.options.filter.wants(database, table):
+            return  # never decoded: the library decodes rows lazily
+        converter = self._converter(event)
+        primary_key = event.primary_key
+        key_columns = (primary_key,) if isinstance(primary_key, str) and primary_key else tuple(primary_key or ())
+        excluded = self.options.filter.columns_excluded(database, table)
+        common = (database, table, key_columns, excluded, event.timestamp, event.packet.server_id, txn.query)
+        if isinstance(event, UpdateRowsEvent):
+            for row in event.rows:
+                before = converter.convert(row["before_values"], row.get("before_none_sources", {}))
+                after = converter.convert(row["after_values"], row.get("after_none_sources", {}))
+                txn.pending.append(("row", Operation.UPDATE, after, changed_columns(before, after), *common))
+        else:
+            operation = Operation.INSERT if isinstance(event, WriteRowsEvent) else Operation.DELETE
+            for row in event.rows:
+                data = converter.convert(row["values"], row.get("none_sources", {}))
+                txn.pending.append(("row", operation, data, None, *common))
+
+    def _converter(self, event: RowsEvent) -> RowConverter:
+        json_columns = self._json_columns(event.schema, event.table)
+        specs = tuple(
+            ColumnSpec(
+                name=column.name,
+                type_code=column.type,
+                fsp=getattr(column, "fsp", 0) or 0,
+                set_values=tuple(getattr(column, "set_values", None) or ()),
+                is_json=column.name in json_columns,
+            )
+            for column in event.columns
+        )
+        key = (event.schema, event.table, specs)
+        converter = self._converters.get(key)
+        if converter is None:
+            converter = self._converters[key] = RowConverter.build(specs)
+        return converter
+
+    def _finish(self, txn: _OpenTransaction, end: BinlogPosition, xid: int | None) -> Transaction:
+        if txn.gtid is not None:
+            self.gtid_state = self.gtid_state.add(txn.gtid)
+        events: list[Event] = []
+        last = len(txn.pending) - 1
+        for index, item in enumerate(txn.pending):
+            if item[0] == "ddl":
+                _, change, ts, server_id, sql = item
+                events.append(
+                    DdlEvent(
+                        database=change.database,
+                        table=change.table,
+                        type=change.kind,
+                        ts=ts,
+                        position=txn.start,
+                        gtid=txn.gtid,
+                        server_id=server_id,
+                        thread_id=txn.thread_id,
+                        sql=sql,
+                        xoffset=index,
+                        commit=index == last,
+                    )
+                )
+                continue
+            _, operation, data, old, database, table, key_columns, excluded, ts, server_id, query = item
+            events.append(
+                ChangeEvent(
+                    database=database,
+                    table=table,
+                    type=operation,
+                    ts=ts,
+                    xid=xid,
+                    xoffset=index,
+                    commit=index == last,
+                    position=txn.start,
+                    gtid=txn.gtid,
+                    server_id=server_id,
+                    thread_id=txn.thread_id,
+                    primary_key=tuple(data.get(column) for column in key_columns),
+                    primary_key_columns=key_columns,
+                    data=_without(data, excluded),
+                    old=_without(old, excluded) if old is not None else None,
+                    query=query,
+                )
+            )
+        return Transaction(events, txn.start, end, txn.gtid, str(self.gtid_state) or None)
+
+
+def _without(row: dict[str, Any], excluded: frozenset[str]) -> dict[str, Any]:
+    if not excluded:
+        return row
+    return {name: value for name, value in row.items() if name not in excluded}

@@ -1,0 +1,128 @@
+"""Typed settings for the streamer, validated once at start. Secrets never appear in a repr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigError
+from .position import BinlogPosition
+
+DEFAULT_MYSQL_PORT = 3306
+
+
+@dataclass(frozen=True, slots=True)
+class MySQLUrl:
+    """`mysql://user:password@host:port` parsed; `str()` and `repr()` mask the password."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str | None, *, flag: str = "--mysql-url (CDC_MYSQL_URL)") -> MySQLUrl:
+        if not text:
+            raise ConfigError(f"{flag} is required: mysql://user:password@host:port")
+        example = "expected mysql://user:password@host:port"
+        try:
+            parts = urlsplit(text.strip())
+            port = parts.port or DEFAULT_MYSQL_PORT
+        except ValueError as error:
+            raise ConfigError(f"{flag}: {example} ({error})") from None
+        if parts.scheme not in ("mysql", "mariadb", "aurora-mysql") or not parts.hostname:
+            raise ConfigError(f"{flag}: {example}, got {mask_url(text)!r}")
+        if not parts.username:
+            raise ConfigError(f"{flag}: no user name in the URL; {example}")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username),
+            password=unquote(parts.password or ""),
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"mysql://{self.user}:***@{self.address}"
+
+
+def mask_url(text: str) -> str:
+    """The URL with any password replaced by ***, for messages."""
+    try:
+        parts = urlsplit(text)
+        if parts.password:
+            return text.replace(f":{parts.password}@", ":***@", 1)
+    except ValueError:
+        pass
+    return "<unparseable URL>" if "@" in text else text
+
+
+@dataclass(frozen=True, slots=True)
+class TableFilter:
+    """`--include-tables` / `--exclude-tables` patterns (`db.table`, `db.*`) and `--exclude-columns`."""
+
+    include: tuple[tuple[str, str], ...] = ()
+    exclude: tuple[tuple[str, str], ...] = ()
+    excluded_columns: frozenset[tuple[str, str, str]] = frozenset()
+
+    @staticmethod
+    def parse_patterns(text: str | None, flag: str) -> tuple[tuple[str, str], ...]:
+        patterns = []
+        for item in split_list(text):
+            database, dot, table = item.partition(".")
+            if not dot or not database or not table or "." in table:
+                raise ConfigError(f"{flag}: expected db.table or db.* entries separated by commas, got {item!r}")
+            patterns.append((database, table))
+        return tuple(patterns)
+
+    @staticmethod
+    def parse_columns(text: str | None, flag: str) -> frozenset[tuple[str, str, str]]:
+        columns = set()
+        for item in split_list(text):
+            parts = item.split(".")
+            if len(parts) != 3 or not all(parts):
+                raise ConfigError(f"{flag}: expected db.table.column entries separated by commas, got {item!r}")
+            columns.add((parts[0], parts[1], parts[2]))
+        return frozenset(columns)
+
+    def wants(self, database: str, table: str) -> bool:
+        if self.include and not any(_matches(p, database, table) for p in self.include):
+            return False
+        return not any(_matches(p, database, table) for p in self.exclude)
+
+    def columns_excluded(self, database: str, table: str) -> frozenset[str]:
+        return frozenset(c for d, t, c in self.excluded_columns if d == database and t == table)
+
+
+def _matches(pattern: tuple[str, str], database: str, table: str) -> bool:
+    return pattern[0] == database and pattern[1] in ("*", table)
+
+
+def split_list(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamerSettings:
+    mysql: MySQLUrl
+    server_id: int
+    sink: str = "stdout"
+    file: Path | None = None
+    position_store: str = "none"
+    start_position: BinlogPosition | None = None
+    start_gtid: str | None = None
+    end_position: BinlogPosition | None = None
+    replay: bool = False
+    stop_when_caught_up: bool = False
+    output_ddl: bool = False
+    output_query: bool = False
+    filter: TableFilter = field(default_factory=TableFilter)
+    flush_interval: float = 1.0
+    max_inflight_rows: int = 10_000
+    heartbeat_seconds: float = 1.0
+    read_timeout: float = 30.0
+    max_reconnects: int = 10

@@ -1,0 +1,54 @@
+"""A sink that writes JSON lines to a binary stream; stdout and file sinks are this with a different target."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from ..encoding import encode_event
+from ..errors import RuntimeFailure
+from ..event import Event
+from . import Ack
+
+
+class LinesSink:
+    """Buffers encoded lines; `flush()` writes them, syncs the target, then acknowledges."""
+
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+        self._buffer: list[str] = []
+        self._acks: list[Ack] = []
+
+    def send(self, events: Sequence[Event], ack: Ack) -> None:
+        self._buffer.extend(encode_event(event) for event in events)
+        self._acks.append(ack)
+        if len(self._buffer) >= 5000:
+            self._write()
+
+    def _write(self) -> None:
+        if not self._buffer:
+            return
+        data = ("\n".join(self._buffer) + "\n").encode("utf-8")
+        self._buffer.clear()
+        try:
+            self._stream.write(data)
+        except OSError as error:
+            raise RuntimeFailure(f"cannot write to {self._name}: {error.strerror or error}") from None
+
+    def flush(self) -> None:
+        self._write()
+        try:
+            self._stream.flush()
+            self._sync()
+        except OSError as error:
+            raise RuntimeFailure(f"cannot flush {self._name}: {error.strerror or error}") from None
+        acks, self._acks = self._acks, []
+        for ack in acks:
+            ack()
+
+    def _sync(self) -> None:
+        """Make flushed bytes durable; stdout has nothing more to do."""
+
+    def close(self) -> None:
+        pass

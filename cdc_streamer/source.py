@@ -1,0 +1,178 @@
+"""The control connection to the source server: who it is, its binlog state, its grants and schema facts.
+
+I/O only; decisions about what these facts mean live in `preflight`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from .errors import ConfigError, RuntimeFailure
+from .position import BinlogPosition
+from .settings import MySQLUrl
+
+ER_ACCESS_DENIED = 1045
+ER_DBACCESS_DENIED = 1044
+CR_CONNECTION_ERROR = 2002
+CR_CONN_HOST_ERROR = 2003
+CR_UNKNOWN_HOST = 2005
+
+
+def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dict[str, Any]:
+    return {
+        "host": url.host,
+        "port": url.port,
+        "user": url.user,
+        "password": url.password,
+        "connect_timeout": connect_timeout,
+        "charset": "utf8mb4",
+        "autocommit": True,
+    }
+
+
+def describe_connect_error(url: MySQLUrl, error: pymysql.err.MySQLError) -> Exception:
+    """A pymysql connect failure -> one of our errors with a message that says what to change."""
+    code = error.args[0] if error.args else None
+    if code in (ER_ACCESS_DENIED, ER_DBACCESS_DENIED):
+        return ConfigError(
+            f"access denied for user {url.user!r} at {url.address}: check the user and password in --mysql-url"
+        )
+    if code == CR_UNKNOWN_HOST:
+        return ConfigError(f"unknown host {url.host!r}: check the host in --mysql-url")
+    if code in (CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR):
+        detail = str(error.args[1]) if len(error.args) > 1 else ""
+        reason = detail.rsplit("(", 1)[-1].rstrip(")") if "(" in detail else detail
+        return RuntimeFailure(
+            f"cannot connect to {url.address} ({reason}): check the host and port in --mysql-url "
+            "and that the server is running"
+        )
+    return RuntimeFailure(f"cannot connect to {url.address}: {error}")
+
+
+def connect(url: MySQLUrl, **kwargs: Any) -> pymysql.connections.Connection[Any]:
+    try:
+        return pymysql.connect(**connection_arguments(url), **kwargs)
+    except pymysql.err.MySQLError as error:
+        raise describe_connect_error(url, error) from None
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryLog:
+    name: str
+    size: int
+
+
+class Source:
+    """A short-lived control connection. Use as a context manager."""
+
+    def __init__(self, url: MySQLUrl) -> None:
+        self.url = url
+        self._conn = connect(url)
+        self.version: str = self._scalar("SELECT VERSION()")
+        self.flavor = "mariadb" if "mariadb" in self.version.lower() else "mysql"
+        self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with suppress(pymysql.err.Error):
+            self._conn.close()
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.flavor == "mariadb"
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql, args or None)
+            return list(cursor.fetchall())
+
+    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        rows = self._rows(sql, args)
+        return rows[0][0] if rows else None
+
+    def variables(self, *names: str) -> dict[str, str | None]:
+        """Global variables by lower-case name; a variable the server does not have maps to None."""
+        rows = self._rows("SHOW GLOBAL VARIABLES")
+        known = {str(name).lower(): str(value) for name, value in rows}
+        return {name: known.get(name.lower()) for name in names}
+
+    def server_id(self) -> int:
+        return int(self._scalar("SELECT @@server_id"))
+
+    def current_position(self) -> BinlogPosition | None:
+        """Where the server writes next (SHOW MASTER STATUS); None when binary logging is off."""
+        for statement in ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"):
+            try:
+                rows = self._rows(statement)
+            except pymysql.err.ProgrammingError:
+                continue
+            return BinlogPosition(str(rows[0][0]), int(rows[0][1])) if rows else None
+        return None
+
+    def binary_logs(self) -> list[BinaryLog]:
+        return [BinaryLog(str(row[0]), int(row[1])) for row in self._rows("SHOW BINARY LOGS")]
+
+    def grants(self) -> list[str]:
+        return [str(row[0]) for row in self._rows("SHOW GRANTS FOR CURRENT_USER()")]
+
+    def gtid_at(self, position: BinlogPosition) -> str | None:
+        """MariaDB: the GTID state that corresponds to a binlog position (BINLOG_GTID_POS); None elsewhere."""
+        if not self.is_mariadb:
+            return None
+        value = self._scalar("SELECT BINLOG_GTID_POS(%s, %s)", (position.file, position.offset))
+        return str(value) if value is not None else None
+
+    def existing_tables(self, database: str) -> set[str] | None:
+        """Tables of a database, or None when the database does not exist."""
+        if not self._rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,)):
+            return None
+        rows = self._rows("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,))
+        return {str(row[0]) for row in rows}
+
+    def json_columns(self, database: str, table: str) -> frozenset[str]:
+        """MariaDB stores JSON as LONGTEXT guarded by CHECK (json_valid(col)); find those columns (cached)."""
+        key = (database, table)
+        if key not in self._json_columns:
+            self._json_columns[key] = self._load_json_columns(database, table) if self.is_mariadb else frozenset()
+        return self._json_columns[key]
+
+    def forget_table(self, database: str, table: str | None) -> None:
+        """Drop cached schema facts after a DDL statement changed them."""
+        for key in [k for k in self._json_columns if k[0] == database and (table is None or k[1] == table)]:
+            del self._json_columns[key]
+
+    def _load_json_columns(self, database: str, table: str) -> frozenset[str]:
+        rows = self._rows(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s",
+            (database, table),
+        )
+        found = set()
+        for (clause,) in rows:
+            match = _JSON_VALID.fullmatch(str(clause).strip())
+            if match:
+                found.add(match["column"].replace("``", "`"))
+        return frozenset(found)
+
+
+_JSON_VALID = re.compile(r"json_valid\(`(?P<column>(?:[^`]|``)+)`\)", re.IGNORECASE)
+
+
+@contextmanager
+def open_source(url: MySQLUrl) -> Iterator[Source]:
+    source = Source(url)
+    try:
+        yield source
+    finally:
+        source.close()
