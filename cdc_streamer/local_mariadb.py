@@ -119,13 +119,22 @@ class LocalMariaDB:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mariadbd exited at start; see {self.log_path}:\n{self._log_tail()}")
-            try:
+            if self._accepting():
                 self.root_connection().close()
                 return
-            except pymysql.err.OperationalError:
-                time.sleep(0.2)
+            time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"mariadbd did not accept connections within {timeout:.0f}s; see {self.log_path}")
+
+    def _accepting(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.socket_path))
+            except OSError:
+                return False
+        return True
 
     def _log_tail(self) -> str:
         try:

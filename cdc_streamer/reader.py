@@ -34,7 +34,7 @@ from .gtid_state import GtidState
 from .position import BinlogPosition
 from .replication import ReplicationSession, SessionOptions, StartPoint
 from .settings import MySQLUrl, TableFilter
-from .values import ColumnSpec, RowConverter, changed_columns
+from .values import STRING, ColumnSpec, RowConverter, changed_columns
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,7 @@ class BinlogReader:
                 fsp=getattr(column, "fsp", 0) or 0,
                 set_values=tuple(getattr(column, "set_values", None) or ()),
                 is_json=column.name in json_columns,
+                max_length=getattr(column, "max_length", 0) if column.type == STRING else 0,
             )
             for column in event.columns
         )

@@ -30,21 +30,6 @@ JSON, NEWDECIMAL, ENUM, SET, BLOB, VAR_STRING, STRING, GEOMETRY = 245, 246, 247,
 ZERO_DATE = "0000-00-00"
 ZERO_DATETIME = "0000-00-00 00:00:00"
 
-# Why the library returned None for a non-NULL value (its "none source" labels).
-_ZERO_VALUES: dict[str, str] = {
-    "out of date range": ZERO_DATE,
-    "out of datetime range": ZERO_DATETIME,
-    "out of datetime2 range": ZERO_DATETIME,
-}
-
-
-def value_for_none(source: str | None) -> Any:
-    """The event value for a None from the library, given why it was None."""
-    if source == "empty set":
-        return []
-    return _ZERO_VALUES.get(source or "null")
-
-
 Converter = Callable[[Any], Any]
 
 
@@ -57,6 +42,7 @@ class ColumnSpec:
     fsp: int = 0
     set_values: tuple[str, ...] = ()
     is_json: bool = False
+    max_length: int = 0
 
 
 def to_base64(value: bytes) -> str:
@@ -68,8 +54,11 @@ def float32(value: float) -> float:
     target = struct.unpack("<f", struct.pack("<f", value))[0]
     for digits in range(1, 10):
         candidate = float(f"{value:.{digits}g}")
-        if struct.unpack("<f", struct.pack("<f", candidate))[0] == target:
-            return candidate
+        try:
+            if struct.unpack("<f", struct.pack("<f", candidate))[0] == target:
+                return candidate
+        except OverflowError:  # rounding up past the largest float32
+            continue
     return value
 
 
@@ -146,13 +135,23 @@ def _date(value: Any) -> Any:
 
 def _timestamp(fsp: int) -> Converter:
     epoch = datetime.datetime(1970, 1, 1)
+    zero = zero_datetime(fsp)
 
     def convert(value: Any) -> Any:
         if value == epoch:  # TIMESTAMP 0 is MySQL's zero timestamp, not 1970-01-01 00:00:00
-            return ZERO_DATETIME
+            return zero
         return format_datetime(value, fsp)
 
     return convert
+
+
+def zero_datetime(fsp: int) -> str:
+    return ZERO_DATETIME + format_fraction(0, fsp)
+
+
+def _binary_char(length: int) -> Converter:
+    # The binlog drops BINARY(n)'s trailing 0x00 padding; the stored (and selected) value has it.
+    return lambda value: to_base64(value.ljust(length, b"\0")) if isinstance(value, bytes) else value
 
 
 def _datetime(fsp: int) -> Converter:
@@ -196,8 +195,19 @@ def converter_for(column: ColumnSpec) -> Converter | None:
         return _year
     if code == GEOMETRY:
         return _geometry
+    if code == STRING and column.max_length:
+        return _binary_char(column.max_length)
     if code in (VARCHAR, VAR_STRING, STRING, BLOB):
         return _text
+    return None
+
+
+def zero_value_for(column: ColumnSpec) -> str | None:
+    """What a zero date of this column prints as; None for columns that have no zero date."""
+    if column.type_code in (DATE, NEWDATE):
+        return ZERO_DATE
+    if column.type_code in (DATETIME, DATETIME2, TIMESTAMP, TIMESTAMP2):
+        return zero_datetime(column.fsp)
     return None
 
 
@@ -205,23 +215,32 @@ def converter_for(column: ColumnSpec) -> Converter | None:
 class RowConverter:
     """Converts the rows of one table version (one TABLE_MAP) column by column."""
 
-    columns: tuple[tuple[str, Converter | None], ...]
+    columns: tuple[tuple[str, Converter | None, str | None], ...]
 
     @classmethod
-    def build(cls, specs: Sequence[ColumnSpec], excluded: frozenset[str] = frozenset()) -> RowConverter:
-        return cls(tuple((spec.name, converter_for(spec)) for spec in specs if spec.name not in excluded))
+    def build(cls, specs: Sequence[ColumnSpec]) -> RowConverter:
+        return cls(tuple((spec.name, converter_for(spec), zero_value_for(spec)) for spec in specs))
 
     def convert(self, values: Mapping[str, Any], none_sources: Mapping[str, str]) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for name, convert in self.columns:
+        for name, convert, zero in self.columns:
             value = values.get(name)
             if value is None:
-                row[name] = value_for_none(none_sources.get(name))
+                row[name] = _value_for_none(none_sources.get(name), zero)
             elif convert is None:
                 row[name] = value
             else:
                 row[name] = convert(value)
         return row
+
+
+def _value_for_none(source: str | None, zero: str | None) -> Any:
+    """The library returns None for NULL, and also for an empty SET and for zero dates: tell them apart."""
+    if source is None or source == "null":
+        return None
+    if source == "empty set":
+        return []
+    return zero
 
 
 def changed_columns(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Helpers for integration tests: write SQL as root, read binlog positions, run the streamer in-process or as
+the real `cdc-streamer` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from cdc_streamer.event import Event
+from cdc_streamer.local_mariadb import LocalMariaDB
+from cdc_streamer.position import BinlogPosition
+from cdc_streamer.settings import MySQLUrl, StreamerSettings, TableFilter
+from cdc_streamer.sinks.memory import MemorySink
+from cdc_streamer.streamer import Streamer
+
+CLI = [sys.executable, "-m", "cdc_streamer"]
+
+
+class Database:
+    def __init__(self, server: LocalMariaDB, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.conn = server.root_connection(charset="utf8mb4")
+
+    def recreate(self) -> None:
+        self.execute(f"DROP DATABASE IF EXISTS `{self.name}`")
+        self.execute(f"CREATE DATABASE `{self.name}`")
+        self.execute(f"USE `{self.name}`")
+
+    def execute(self, sql: str, args: Sequence[Any] | None = None) -> int:
+        with self.conn.cursor() as cursor:
+            return int(cursor.execute(sql, args))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(sql, list(rows))
+
+    def query(self, sql: str, args: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall())
+
+    def position(self) -> BinlogPosition:
+        row = self.query("SHOW MASTER STATUS")[0]
+        return BinlogPosition(str(row[0]), int(row[1]))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def settings_for(server: LocalMariaDB, **overrides: Any) -> StreamerSettings:
+    base = StreamerSettings(mysql=MySQLUrl.parse(server.url()), server_id=4242, sink="memory")
+    return replace(base, **overrides)
+
+
+def stream_range(
+    server: LocalMariaDB,
+    start: BinlogPosition,
+    end: BinlogPosition,
+    database: str,
+    **overrides: Any,
+) -> list[Event]:
+    """Stream [start, end) of the binlog in-process, only `database`, and return the events."""
+    sink = MemorySink()
+    overrides.setdefault("filter", TableFilter(include=((database, "*"),)))
+    settings = settings_for(server, start_position=start, end_position=end, replay=True, **overrides)
+    Streamer(settings, sink=sink).run()
+    return sink.events
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False, cwd=cwd
+    )
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.Popen(
+        [*CLI, *args], env=full_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
+    )
