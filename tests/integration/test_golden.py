@@ -25,8 +25,7 @@ def settings_overrides(flags: dict[str, Any], database: str) -> dict[str, Any]:
         include=((database, "*"),),
         exclude=tuple((database, table) for table in table_filter.get("exclude_tables", ())),
         excluded_columns=frozenset(
-            (database, *column.split(".", 1))
-            for column in table_filter.get("exclude_columns", ())  # type: ignore[misc]
+            (database, *column.split(".", 1)) for column in table_filter.get("exclude_columns", ())
         ),
     )
     return overrides
