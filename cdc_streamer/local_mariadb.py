@@ -59,6 +59,7 @@ class LocalMariaDB:
     server_id: int = 1
     port: int = 0
     extra_options: tuple[str, ...] = ()
+    binlog: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -111,7 +112,7 @@ class LocalMariaDB:
             "--innodb-log-file-size=64M",
             "--max-allowed-packet=256M",
             "--user=root",
-            *BINLOG_OPTIONS,
+            *(BINLOG_OPTIONS if self.binlog else ()),
             *self.extra_options,
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -164,11 +165,16 @@ class LocalMariaDB:
     def root_connection(self, **kwargs: Any) -> pymysql.connections.Connection[Any]:
         return pymysql.connect(unix_socket=str(self.socket_path), user="root", autocommit=True, **kwargs)
 
-    def create_cdc_user(self, user: str = "cdc", password: str = "cdc-secret") -> None:
-        """The least-privileged replication user the streamer needs."""
+    def create_cdc_user(
+        self,
+        user: str = "cdc",
+        password: str = "cdc-secret",
+        privileges: str = "REPLICATION SLAVE, REPLICATION CLIENT, SELECT",
+    ) -> None:
+        """The least-privileged replication user the streamer needs (or, for tests, one with less)."""
         with self.root_connection() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY %s", (password,))
-            cur.execute(f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{user}'@'127.0.0.1'")
+            cur.execute(f"GRANT {privileges} ON *.* TO '{user}'@'127.0.0.1'")
 
     def url(self, user: str = "cdc", password: str = "cdc-secret") -> str:
         return f"mysql://{user}:{password}@127.0.0.1:{self.port}"

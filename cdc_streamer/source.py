@@ -17,6 +17,7 @@ from .errors import ConfigError, RuntimeFailure
 from .position import BinlogPosition
 from .settings import MySQLUrl
 
+ER_SPECIFIC_ACCESS_DENIED = 1227
 ER_ACCESS_DENIED = 1045
 ER_DBACCESS_DENIED = 1044
 CR_CONNECTION_ERROR = 2002
@@ -116,12 +117,23 @@ class Source:
             try:
                 rows = self._rows(statement)
             except pymysql.err.ProgrammingError:
-                continue
+                continue  # the statement's other name
+            except pymysql.err.OperationalError as error:
+                if error.args[0] == ER_SPECIFIC_ACCESS_DENIED:
+                    return None  # no REPLICATION CLIENT: the grants check says so
+                raise
             return BinlogPosition(str(rows[0][0]), int(rows[0][1])) if rows else None
         return None
 
     def binary_logs(self) -> list[BinaryLog]:
-        return [BinaryLog(str(row[0]), int(row[1])) for row in self._rows("SHOW BINARY LOGS")]
+        """The server's binlog files, oldest first; empty when the user may not list them (see the grants check)."""
+        try:
+            rows = self._rows("SHOW BINARY LOGS")
+        except pymysql.err.OperationalError as error:
+            if error.args[0] == ER_SPECIFIC_ACCESS_DENIED:
+                return []
+            raise
+        return [BinaryLog(str(row[0]), int(row[1])) for row in rows]
 
     def grants(self) -> list[str]:
         return [str(row[0]) for row in self._rows("SHOW GRANTS FOR CURRENT_USER()")]

@@ -6,6 +6,7 @@ prefix of transactions the sink has acknowledged, never further.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -17,7 +18,7 @@ from types import FrameType
 
 from .checkpoint import Checkpoint, CheckpointStore, open_store
 from .errors import ConfigError, SourceUnusable
-from .preflight import read_facts, run_checks
+from .preflight import check_position_available, read_facts, run_checks
 from .reader import BinlogReader, ReaderOptions, Transaction
 from .replication import SessionOptions, StartPoint
 from .settings import StreamerSettings
@@ -123,15 +124,24 @@ class Streamer:
 
     def run(self) -> RunStats:
         settings = self.settings
+        sink = self._sink if self._sink is not None else open_sink(settings)
+        try:
+            return self._run(sink)
+        finally:
+            sink.close()
+
+    def _run(self, sink: Sink) -> RunStats:
+        settings = self.settings
         with Source(settings.mysql) as source:
-            stored = self.store.load()
-            start = resolve_start(settings, stored, source)
-            problems = run_checks(read_facts(source), start.position)
+            facts = read_facts(source)
+            problems = run_checks(facts)
             if problems:
                 raise SourceUnusable("; ".join(str(problem) for problem in problems))
+            start = resolve_start(settings, self.store.load(), source)
+            if (problem := check_position_available(facts, start.position)) is not None:
+                raise SourceUnusable(str(problem))
             validate_filter(settings, source)
             server_id = source.server_id()
-            sink = self._sink if self._sink is not None else open_sink(settings)
             log.info(
                 "streaming %s %s at %s from %s to the %s sink",
                 source.flavor,
@@ -170,11 +180,20 @@ class Streamer:
             finally:
                 self.stats.seconds = time.monotonic() - began
                 self.stats.reconnects = reader.reconnects
-                sink.close()
         return self.stats
 
     def _loop(self, reader: BinlogReader, sink: Sink, server_id: int) -> None:
         inflight = Inflight()
+        try:
+            self._consume(reader, sink, inflight, server_id)
+        except BaseException:
+            # Keep what the sink did acknowledge before failing; a broken sink refuses to flush again.
+            with contextlib.suppress(Exception):
+                self._flush(sink, inflight, server_id)
+            raise
+        self._flush(sink, inflight, server_id)
+
+    def _consume(self, reader: BinlogReader, sink: Sink, inflight: Inflight, server_id: int) -> None:
         last_flush = time.monotonic()
         for txn in reader.transactions():
             if txn is not None:
@@ -190,7 +209,6 @@ class Streamer:
             if self.stop.requested:
                 log.info("stop requested: flushing and saving the checkpoint")
                 break
-        self._flush(sink, inflight, server_id)
 
     def _flush(self, sink: Sink, inflight: Inflight, server_id: int) -> None:
         sink.flush()

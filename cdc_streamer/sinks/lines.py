@@ -19,6 +19,7 @@ class LinesSink:
         self._name = name
         self._buffer: list[str] = []
         self._acks: list[Ack] = []
+        self._failure: str | None = None
 
     def send(self, events: Sequence[Event], ack: Ack) -> None:
         self._buffer.extend(encode_event(event) for event in events)
@@ -26,7 +27,14 @@ class LinesSink:
         if len(self._buffer) >= 5000:
             self._write()
 
+    def _fail(self, action: str, error: OSError) -> RuntimeFailure:
+        # Once a write failed, nothing sent before it may be acknowledged: the sink stays broken.
+        self._failure = f"cannot {action} {self._name}: {error.strerror or error}"
+        return RuntimeFailure(self._failure)
+
     def _write(self) -> None:
+        if self._failure:
+            raise RuntimeFailure(self._failure)
         if not self._buffer:
             return
         data = ("\n".join(self._buffer) + "\n").encode("utf-8")
@@ -34,7 +42,7 @@ class LinesSink:
         try:
             self._stream.write(data)
         except OSError as error:
-            raise RuntimeFailure(f"cannot write to {self._name}: {error.strerror or error}") from None
+            raise self._fail("write to", error) from None
 
     def flush(self) -> None:
         self._write()
@@ -42,7 +50,7 @@ class LinesSink:
             self._stream.flush()
             self._sync()
         except OSError as error:
-            raise RuntimeFailure(f"cannot flush {self._name}: {error.strerror or error}") from None
+            raise self._fail("flush", error) from None
         acks, self._acks = self._acks, []
         for ack in acks:
             ack()
