@@ -6,7 +6,7 @@ import json
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ import pytest
 from cdc_streamer.local_mariadb import LocalMariaDB
 
 from .support import Database, run_cli, start_cli
+
+SetVariable = Callable[[str, str], None]
 
 
 def assert_one_line_error(result: object, code: int, *fragments: str) -> None:
@@ -74,14 +76,14 @@ def test_check_passes_on_a_usable_server(mariadb: LocalMariaDB) -> None:
 
 
 @pytest.fixture
-def global_variable(mariadb: LocalMariaDB) -> Iterator[object]:
+def global_variable(mariadb: LocalMariaDB) -> Iterator[SetVariable]:
     """Set a global variable on the shared server for one test, and put it back."""
     saved: list[tuple[str, object]] = []
 
     def set_variable(name: str, value: str) -> None:
         with mariadb.root_connection() as conn, conn.cursor() as cursor:
             cursor.execute(f"SELECT @@global.{name}")
-            saved.append((name, cursor.fetchone()[0]))  # type: ignore[index]
+            saved.append((name, cursor.fetchone()[0]))
             cursor.execute(f"SET GLOBAL {name} = %s", (value,))
 
     yield set_variable
@@ -105,9 +107,9 @@ def global_variable(mariadb: LocalMariaDB) -> Iterator[object]:
     ],
 )
 def test_check_reports_each_problem_and_exits_3(
-    mariadb: LocalMariaDB, global_variable: object, variable: str, value: str, message: str
+    mariadb: LocalMariaDB, global_variable: SetVariable, variable: str, value: str, message: str
 ) -> None:
-    global_variable(variable, value)  # type: ignore[operator]
+    global_variable(variable, value)
     result = run_cli("check", "--mysql-url", mariadb.url())
     assert result.returncode == 3
     assert message in result.stdout.splitlines()
@@ -115,9 +117,9 @@ def test_check_reports_each_problem_and_exits_3(
     assert_one_line_error(run, 3, message)
 
 
-def test_check_reports_several_problems_on_their_own_lines(mariadb: LocalMariaDB, global_variable: object) -> None:
-    global_variable("binlog_format", "MIXED")  # type: ignore[operator]
-    global_variable("binlog_row_image", "NOBLOB")  # type: ignore[operator]
+def test_check_reports_several_problems_on_their_own_lines(mariadb: LocalMariaDB, global_variable: SetVariable) -> None:
+    global_variable("binlog_format", "MIXED")
+    global_variable("binlog_row_image", "NOBLOB")
     result = run_cli("check", "--mysql-url", mariadb.url())
     assert result.returncode == 3
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["binlog_format", "binlog_row_image"]
