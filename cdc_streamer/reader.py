@@ -88,6 +88,7 @@ class BinlogReader:
         json_columns: Callable[[str, str], frozenset[str]] = lambda db, table: frozenset(),
         forget_table: Callable[[str, str | None], None] = lambda db, table: None,
         session_factory: Callable[[MySQLUrl, StartPoint, SessionOptions], ReplicationSession] = ReplicationSession,
+        stop_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         self.url = url
         self.resume = start
@@ -95,13 +96,14 @@ class BinlogReader:
         self._json_columns = json_columns
         self._forget_table = forget_table
         self._session_factory = session_factory
+        self._stop_requested = stop_requested
         self._converters: dict[tuple[Any, ...], RowConverter] = {}
         self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
         self.reconnects = 0
 
     def transactions(self) -> Iterator[Transaction | None]:
         failures = 0
-        while not self._reached_end(self.resume.position):
+        while not self._reached_end(self.resume.position) and not self._stop_requested():
             try:
                 session = self._session_factory(self.url, self.resume, self.options.session)
             except ConnectionLost as error:
@@ -135,7 +137,9 @@ class BinlogReader:
         delay = min(10.0, 0.2 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
         log.warning("%s; reconnecting from %s in %.1fs (attempt %d)", error.message, self.resume, delay, failures)
         self.reconnects += 1
-        time.sleep(delay)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self._stop_requested():
+            time.sleep(min(0.1, delay))
         return failures
 
     def _read(self, session: ReplicationSession) -> Iterator[Transaction | None]:

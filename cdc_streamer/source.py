@@ -13,7 +13,7 @@ from typing import Any
 
 import pymysql
 
-from .errors import ConfigError, RuntimeFailure
+from .errors import ConfigError, ConnectionLost, RuntimeFailure
 from .position import BinlogPosition
 from .settings import MySQLUrl
 
@@ -23,6 +23,9 @@ ER_DBACCESS_DENIED = 1044
 CR_CONNECTION_ERROR = 2002
 CR_CONN_HOST_ERROR = 2003
 CR_UNKNOWN_HOST = 2005
+CR_SERVER_GONE = 2006
+CR_SERVER_LOST = 2013
+ER_CONNECTION_KILLED = 1927
 
 
 def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dict[str, Any]:
@@ -94,9 +97,23 @@ class Source:
         return self.flavor == "mariadb"
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._conn.cursor() as cursor:
-            cursor.execute(sql, args or None)
-            return list(cursor.fetchall())
+        """Run a query; after a dropped control connection, reconnect once and retry it."""
+        for attempt in (1, 2):
+            try:
+                with self._conn.cursor() as cursor:
+                    cursor.execute(sql, args or None)
+                    return list(cursor.fetchall())
+            except (pymysql.err.InterfaceError, pymysql.err.OperationalError) as error:
+                if not _connection_broken(error):
+                    raise
+                self.close()
+                if attempt == 2:
+                    raise ConnectionLost(f"control connection to {self.url.address} lost ({error})") from None
+                try:
+                    self._conn = connect(self.url)
+                except RuntimeFailure as failure:
+                    raise ConnectionLost(failure.message) from None
+        raise AssertionError("unreachable")
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
         rows = self._rows(sql, args)
@@ -176,6 +193,15 @@ class Source:
             if match:
                 found.add(match["column"].replace("``", "`"))
         return frozenset(found)
+
+
+def _connection_broken(error: pymysql.err.Error) -> bool:
+    code = error.args[0] if error.args else None
+    return isinstance(error, pymysql.err.InterfaceError) or code in (
+        CR_SERVER_GONE,
+        CR_SERVER_LOST,
+        ER_CONNECTION_KILLED,
+    )
 
 
 _JSON_VALID = re.compile(r"json_valid\(`(?P<column>(?:[^`]|``)+)`\)", re.IGNORECASE)

@@ -172,6 +172,7 @@ class Streamer:
                 ),
                 json_columns=source.json_columns,
                 forget_table=source.forget_table,
+                stop_requested=lambda: self.stop.requested,
             )
             began = time.monotonic()
             try:
