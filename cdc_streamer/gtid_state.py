@@ -6,9 +6,12 @@ MySQL:   the executed set, `3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42:45` (what 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import ConfigError
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +34,14 @@ class GtidState:
             sets: dict[str, list[tuple[int, int]]] = {}
             for item in _items(text):
                 uuid, *ranges = item.split(":")
+                if not _UUID.fullmatch(uuid) or not ranges:
+                    raise ValueError(item)
                 for interval in ranges:
                     low, _, high = interval.partition("-")
-                    sets.setdefault(uuid.lower(), []).append((int(low), int(high or low)))
+                    first, last = int(low), int(high or low)
+                    if not 0 < first <= last:
+                        raise ValueError(interval)
+                    sets.setdefault(uuid.lower(), []).append((first, last))
             return cls(flavor, mysql=tuple((u, _merge(r)) for u, r in sorted(sets.items())))
         except ValueError:
             example = "0-1-42" if flavor == "mariadb" else "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42"

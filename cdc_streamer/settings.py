@@ -28,9 +28,15 @@ class MySQLUrl:
         example = "expected mysql://user:password@host:port"
         try:
             parts = urlsplit(text.strip())
-            port = parts.port or DEFAULT_MYSQL_PORT
-        except ValueError as error:
-            raise ConfigError(f"{flag}: {example} ({error})") from None
+            port = parts.port if parts.port is not None else DEFAULT_MYSQL_PORT
+        except ValueError:
+            # The library's message can quote part of the password: never echo it.
+            raise ConfigError(
+                f"{flag}: {example}; the port is not a number 1-65535 "
+                "(URL-encode any of @ : / ? # in the password, e.g. %23 for #)"
+            ) from None
+        if not 0 < port < 65536:
+            raise ConfigError(f"{flag}: {example}; the port must be 1-65535")
         if parts.scheme not in ("mysql", "mariadb", "aurora-mysql") or not parts.hostname:
             raise ConfigError(f"{flag}: {example}, got {mask_url(text)!r}")
         if not parts.username:
@@ -56,6 +62,8 @@ def mask_url(text: str) -> str:
         parts = urlsplit(text)
         if parts.password:
             return text.replace(f":{parts.password}@", ":***@", 1)
+        if parts.username is not None and parts.password is None:
+            return text
     except ValueError:
         pass
     return "<unparseable URL>" if "@" in text else text

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import math
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,16 +50,30 @@ def to_base64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+def _as_float32(value: float) -> float | None:
+    try:
+        result: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:  # past the largest float32
+        return None
+    return result
+
+
 def float32(value: float) -> float:
-    """The shortest decimal that reads back as the same 32-bit float (what MySQL and Maxwell print)."""
-    target = struct.unpack("<f", struct.pack("<f", value))[0]
+    """The shortest decimal that reads back as the same 32-bit float (what MySQL and Maxwell print).
+
+    For each length, the nearest decimal of that length and its two neighbours are tried: at powers of two the
+    float32 rounding interval is lopsided, and the shortest decimal can lie on the far side of the nearest one.
+    """
+    target = _as_float32(value)
+    if target is None or not math.isfinite(value) or value == 0:
+        return value
+    exact = Decimal(value)
     for digits in range(1, 10):
-        candidate = float(f"{value:.{digits}g}")
-        try:
-            if struct.unpack("<f", struct.pack("<f", candidate))[0] == target:
-                return candidate
-        except OverflowError:  # rounding up past the largest float32
-            continue
+        nearest = Decimal(f"{value:.{digits - 1}e}")
+        step = Decimal(1).scaleb(nearest.adjusted() - (digits - 1))
+        fits = [c for c in (nearest, nearest - step, nearest + step) if _as_float32(float(c)) == target]
+        if fits:
+            return float(min(fits, key=lambda c: abs(c - exact)))
     return value
 
 
@@ -243,6 +258,19 @@ def _value_for_none(source: str | None, zero: str | None) -> Any:
     return zero
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Equality as the JSON text sees it: `true` is not `1`, and `1` is not `1.0`."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return bool(a.keys() == b.keys()) and all(same_value(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Decimal):
+        return bool(a == b) and a.as_tuple().exponent == b.as_tuple().exponent
+    return bool(a == b)
+
+
 def changed_columns(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """Maxwell's `old`: the previous values of only the columns whose value changed."""
-    return {name: value for name, value in before.items() if name not in after or after[name] != value}
+    return {name: value for name, value in before.items() if name not in after or not same_value(after[name], value)}
