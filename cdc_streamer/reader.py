@@ -23,6 +23,7 @@ from pymysqlreplication.event import (
     QueryEvent,
     RotateEvent,
     RowsQueryLogEvent,
+    XAPrepareEvent,
     XidEvent,
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -39,7 +40,9 @@ from .values import STRING, ColumnSpec, RowConverter, changed_columns
 log = logging.getLogger(__name__)
 
 MARIADB_FL_STANDALONE = 0x01
-_TXN_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "XA ", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")
+_OPENS = ("BEGIN", "XA START", "XA BEGIN")
+_CLOSES = ("COMMIT", "ROLLBACK", "XA COMMIT", "XA ROLLBACK")
+_INSIDE = ("ROLLBACK TO", "SAVEPOINT", "RELEASE SAVEPOINT", "XA END", "XA PREPARE", "XA RECOVER")
 
 
 @dataclass(slots=True)
@@ -165,8 +168,8 @@ class BinlogReader:
                 continue
             if isinstance(event, QueryEvent):
                 sql = event.query.strip()
-                upper = sql[:20].upper()
-                if upper.startswith("BEGIN") or upper.startswith("XA START"):
+                upper = " ".join(sql[:24].upper().split())
+                if upper.startswith(_OPENS):
                     if txn is None:
                         txn = _OpenTransaction(start, None, transactional=True)
                     txn.transactional = True
@@ -175,21 +178,22 @@ class BinlogReader:
                 if txn is None:
                     txn = _OpenTransaction(start, None, transactional=False)
                 txn.thread_id = txn.thread_id or event.slave_proxy_id
-                if upper.startswith(("COMMIT", "ROLLBACK")) and not upper.startswith("ROLLBACK TO"):
+                if upper.startswith(_INSIDE):
+                    continue
+                if upper.startswith(_CLOSES):
                     yield self._finish(txn, BinlogPosition(file, end), None)
                     txn = None
-                    continue
-                if upper.startswith(_TXN_CONTROL):
                     continue
                 self._on_ddl(txn, event, sql)
                 if not txn.transactional:
                     yield self._finish(txn, BinlogPosition(file, end), None)
                     txn = None
                 continue
-            if isinstance(event, XidEvent):
+            if isinstance(event, XidEvent | XAPrepareEvent):
+                # XA PREPARE ends its binlog group: its rows are emitted now (see docs/events.md).
                 if txn is None:
                     txn = _OpenTransaction(start, None, transactional=True)
-                yield self._finish(txn, BinlogPosition(file, end), event.xid)
+                yield self._finish(txn, BinlogPosition(file, end), event.xid if isinstance(event, XidEvent) else None)
                 txn = None
                 continue
             if isinstance(event, MariadbAnnotateRowsEvent | RowsQueryLogEvent):
@@ -217,18 +221,25 @@ class BinlogReader:
         if not self.options.filter.wants(database, table):
             return  # never decoded: the library decodes rows lazily
         converter = self._converter(event)
+        try:
+            rows = event.rows
+        except Exception as error:  # noqa: BLE001 - a decoder failure must name the event, not be a traceback
+            raise RuntimeFailure(
+                f"cannot decode a row event of {database}.{table} at {txn.start} "
+                f"({type(error).__name__}: {error}); exclude the table with --exclude-tables to skip it"
+            ) from None
         primary_key = event.primary_key
         key_columns = (primary_key,) if isinstance(primary_key, str) and primary_key else tuple(primary_key or ())
         excluded = self.options.filter.columns_excluded(database, table)
         common = (database, table, key_columns, excluded, event.timestamp, event.packet.server_id, txn.query)
         if isinstance(event, UpdateRowsEvent):
-            for row in event.rows:
+            for row in rows:
                 before = converter.convert(row["before_values"], row.get("before_none_sources", {}))
                 after = converter.convert(row["after_values"], row.get("after_none_sources", {}))
                 txn.pending.append(("row", Operation.UPDATE, after, changed_columns(before, after), *common))
         else:
             operation = Operation.INSERT if isinstance(event, WriteRowsEvent) else Operation.DELETE
-            for row in event.rows:
+            for row in rows:
                 data = converter.convert(row["values"], row.get("none_sources", {}))
                 txn.pending.append(("row", operation, data, None, *common))
 

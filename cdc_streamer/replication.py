@@ -29,12 +29,14 @@ from pymysqlreplication.event import (
     QueryEvent,
     RotateEvent,
     RowsQueryLogEvent,
+    XAPrepareEvent,
     XidEvent,
 )
 from pymysqlreplication.gtid import GtidSet
 from pymysqlreplication.packet import BinLogPacketWrapper
 from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
+from . import library_fixes  # noqa: F401 - repairs the library's column decoders on import
 from .errors import ConnectionLost, RuntimeFailure, SourceUnusable
 from .position import BinlogPosition
 from .settings import MySQLUrl
@@ -65,6 +67,7 @@ EVENTS = frozenset(
         MariadbAnnotateRowsEvent,
         RowsQueryLogEvent,
         HeartbeatLogEvent,
+        XAPrepareEvent,
     }
 )
 
@@ -195,9 +198,20 @@ class ReplicationSession:
                 self._mysql_version = event.mysql_version
                 self._post_header_lengths = event.post_header_len
             elif wrapper.event_type == TABLE_MAP_EVENT and event is not None:
-                self.table_map[event.table_id] = event.get_table()
+                self.table_map[event.table_id] = with_key_order(event)
             if event is not None:
                 yield event
+
+
+def with_key_order(event: TableMapEvent) -> Any:
+    """The table, with its primary key columns in key order (the library lists them in column order)."""
+    table = event.get_table()
+    metadata = getattr(event, "optional_metadata", None)
+    indexes = list(getattr(metadata, "simple_primary_key_list", None) or ())
+    indexes += list((getattr(metadata, "primary_keys_with_prefix", None) or {}).keys())
+    if indexes and all(0 <= index < len(table.columns) for index in indexes):
+        table.primary_key = tuple(table.columns[index].name for index in indexes)
+    return table
 
 
 def _classify(error: BaseException, start: StartPoint) -> Exception:

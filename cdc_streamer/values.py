@@ -170,7 +170,8 @@ def _binary_char(length: int) -> Converter:
 
 
 def _datetime(fsp: int) -> Converter:
-    return lambda value: format_datetime(value, fsp)
+    # A string is an invalid date the server accepted ('2024-02-30 ...'), already printed as the server would.
+    return lambda value: value if isinstance(value, str) else format_datetime(value, fsp)
 
 
 def _time(fsp: int) -> Converter:
