@@ -95,8 +95,9 @@ def check_volatile(fields: dict[str, Any], server_id: int) -> list[str]:
         problems.append(f"gtid {fields.get('gtid')!r} is not a MariaDB GTID")
     if fields.get("server_id") != server_id:
         problems.append(f"server_id {fields.get('server_id')!r} != {server_id}")
-    if "xid" in fields and "sql" not in fields and not (isinstance(fields["xid"], int) and fields["xid"] > 0):
-        problems.append(f"xid {fields['xid']!r} is not a positive integer")
+    xid = fields.get("xid")
+    if "sql" not in fields and not (xid is None or (isinstance(xid, int) and xid > 0)):
+        problems.append(f"xid {xid!r} is neither null (XA, non-transactional) nor a positive integer")
     if not (fields.get("thread_id") is None or isinstance(fields.get("thread_id"), int)):
         problems.append(f"thread_id {fields.get('thread_id')!r}")
     return problems
