@@ -147,8 +147,6 @@ class BinlogReader:
 
     def _read(self, session: ReplicationSession) -> Iterator[Transaction | None]:
         file = self.resume.position.file if self.resume.position else ""
-        state = GtidState.parse(self.resume.gtid, self.options.session.flavor) if self.resume.gtid else self.gtid_state
-        self.gtid_state = state
         txn: _OpenTransaction | None = None
         for event in session.events():
             end = event.packet.log_pos

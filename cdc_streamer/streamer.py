@@ -28,31 +28,41 @@ from .source import Source
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
+class InflightEntry:
+    txn: Transaction
+    rows: int
+    acknowledged: bool = False
+
+    def ack(self) -> None:
+        self.acknowledged = True
+
+
 class Inflight:
     """Transactions handed to the sink, in binlog order, each flagged once acknowledged."""
 
     def __init__(self) -> None:
-        self._queue: deque[list[object]] = deque()  # [transaction, acknowledged, rows]
+        self._queue: deque[InflightEntry] = deque()
         self.rows = 0
 
-    def add(self, txn: Transaction, rows: int) -> list[object]:
-        entry: list[object] = [txn, rows == 0, rows]
+    def add(self, txn: Transaction, rows: int) -> InflightEntry:
+        """Track a transaction; one without rows (all filtered out) counts as acknowledged at once."""
+        entry = InflightEntry(txn, rows, acknowledged=rows == 0)
         self._queue.append(entry)
         self.rows += rows
         return entry
 
     @staticmethod
-    def ack(entry: list[object]) -> None:
-        entry[1] = True
+    def ack(entry: InflightEntry) -> None:
+        entry.ack()
 
     def pop_acknowledged(self) -> Transaction | None:
         """Drop the acknowledged prefix; return its last transaction (the new checkpoint), if any."""
         last: Transaction | None = None
-        while self._queue and self._queue[0][1]:
-            txn, _, rows = self._queue.popleft()
-            assert isinstance(txn, Transaction) and isinstance(rows, int)
-            self.rows -= rows
-            last = txn
+        while self._queue and self._queue[0].acknowledged:
+            entry = self._queue.popleft()
+            self.rows -= entry.rows
+            last = entry.txn
         return last
 
     def __len__(self) -> int:
@@ -200,7 +210,7 @@ class Streamer:
             if txn is not None:
                 entry = inflight.add(txn, len(txn.events))
                 if txn.events:
-                    sink.send(txn.events, lambda entry=entry: Inflight.ack(entry))  # type: ignore[misc]
+                    sink.send(txn.events, entry.ack)
                     self.stats.rows += len(txn.events)
                 self.stats.transactions += 1
             due = time.monotonic() - last_flush >= self.settings.flush_interval

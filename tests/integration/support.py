@@ -82,6 +82,13 @@ def run_cli(
     )
 
 
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """Kill a streamer a test started, if it still runs, and close its pipes."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate(timeout=30)
+
+
 def start_cli(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.Popen(

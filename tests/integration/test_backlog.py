@@ -21,7 +21,7 @@ import pytest
 from cdc_streamer.local_mariadb import LocalMariaDB
 from cdc_streamer.position import BinlogPosition
 
-from .support import Database, run_cli, start_cli
+from .support import Database, run_cli, start_cli, stop_process
 
 INSERT_TRANSACTIONS, ROWS_PER_TRANSACTION, UPDATED_ROWS = 200, 1_000, 100_000
 TOTAL_ROWS = INSERT_TRANSACTIONS * ROWS_PER_TRANSACTION + UPDATED_ROWS
@@ -103,7 +103,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, process: subproces
         if process.poll() is not None:
             stderr = process.stderr.read() if process.stderr else ""
             raise AssertionError(f"streamer exited early ({process.returncode}): {stderr}")
-        time.sleep(0.05)
+        time.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout}s")
 
 
@@ -142,19 +142,20 @@ def test_killed_replication_connections_resume_without_loss_or_duplicates(
     mariadb: LocalMariaDB, backlog: Backlog, tmp_path: Path
 ) -> None:
     output = tmp_path / "events.jsonl"
-    process = start_cli(*command(mariadb, backlog, output, "--start-position", str(backlog.start)))
+    # --flush-interval 0: every transaction is written as soon as it is read, so the file shows where the reader is
+    args = command(mariadb, backlog, output, "--start-position", str(backlog.start), "--flush-interval", "0")
+    process = start_cli(*args)
     try:
         # once among the inserts, once in the middle of the 100,000-row UPDATE transaction
         wait_until(lambda: lines_in(output) >= 50_000, 300, process)
         assert kill_replication(mariadb) == 1
         wait_until(lambda: lines_in(output) >= 200_000, 300, process)
-        time.sleep(2.0)
-        assert lines_in(output) == 200_000, "the UPDATE transaction must not be flushed before it is complete"
+        time.sleep(0.3)  # reading the UPDATE's 100,000 rows takes seconds
+        assert lines_in(output) == 200_000, "the UPDATE transaction must not be written before it is complete"
         assert kill_replication(mariadb) == 1
         _, stderr = process.communicate(timeout=600)
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_process(process)
     assert process.returncode == 0, stderr
     assert stderr.count("reconnecting from") >= 2, stderr
     keys = row_keys(read_events(output))
@@ -168,9 +169,11 @@ def test_sigkill_and_restart_loses_nothing_and_repeats_only_unacknowledged_trans
     output, store = tmp_path / "events.jsonl", tmp_path / "checkpoint.json"
     args = command(mariadb, backlog, output, "--position-store", f"file:{store}", "--flush-interval", "0.2")
     process = start_cli(*args, "--start-position", str(backlog.start))
-    wait_until(lambda: lines_in(output) >= 80_000, 300, process)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)
+    try:
+        wait_until(lambda: lines_in(output) >= 80_000, 300, process)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        stop_process(process)
     checkpoint = BinlogPosition.parse(json.loads(store.read_text())["position"])
     assert backlog.start < checkpoint < backlog.end
 

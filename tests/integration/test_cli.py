@@ -13,7 +13,7 @@ import pytest
 
 from cdc_streamer.local_mariadb import LocalMariaDB
 
-from .support import Database, run_cli, start_cli
+from .support import Database, run_cli, start_cli, stop_process
 
 SetVariable = Callable[[str, str], None]
 
@@ -214,8 +214,7 @@ def test_sigterm_flushes_saves_the_checkpoint_and_exits_0(mariadb: LocalMariaDB,
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
     finally:
-        if process.poll() is None:
-            process.kill()
+        stop_process(process)
     assert process.returncode == 0, stderr
     assert [json.loads(line)["data"]["id"] for line in output.read_text().splitlines()] == list(range(50))
     assert json.loads(store.read_text())["position"] == str(end)
