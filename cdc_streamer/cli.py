@@ -18,9 +18,10 @@ from typing import Any, NoReturn
 from . import __version__
 from .checkpoint import open_store
 from .errors import CdcError, ConfigError
+from .partition import CHOICES, partitioner
 from .position import BinlogPosition
 from .preflight import read_facts, run_checks
-from .settings import MySQLUrl, StreamerSettings, TableFilter
+from .settings import MIB, KinesisSettings, MySQLUrl, StreamerSettings, TableFilter
 from .source import Source
 from .streamer import Streamer
 
@@ -39,13 +40,20 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def option(parser: argparse.ArgumentParser, flag: str, help: str, *, default: Any = None, **kwargs: Any) -> None:
+def option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    help: str,
+    *,
+    default: Any = None,
+    **kwargs: Any,
+) -> None:
     """A flag whose default comes from its CDC_* variable, then from `default`."""
     env = env_name(flag)
     parser.add_argument(flag, default=os.environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
 
 
-def switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+def switch(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, help: str) -> None:
     env = env_name(flag)
     raw = os.environ.get(env, "").strip().lower()
     if raw not in TRUE + FALSE:
@@ -61,8 +69,9 @@ def build_parser() -> Parser:
     run = commands.add_parser("run", help="stream change events to a sink")
     connection_options(run)
     option(run, "--server-id", "replica server id, unique among the source's replicas", default="6379")
-    option(run, "--sink", "stdout | file", default="stdout")
+    option(run, "--sink", "stdout | file | kinesis", default="stdout")
     option(run, "--file", "output file for --sink file (JSON lines, appended)")
+    kinesis_options(run)
     store_option(run)
     option(run, "--start-position", "start at FILE:POS instead of the stored checkpoint")
     option(run, "--start-gtid", "start at a GTID set/state instead of the stored checkpoint")
@@ -86,6 +95,41 @@ def build_parser() -> Parser:
     position = commands.add_parser("position", help="print the stored checkpoint")
     store_option(position)
     return parser
+
+
+def kinesis_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("kinesis sink (--sink kinesis)")
+    option(group, "--stream-name", "Kinesis data stream name")
+    option(group, "--region", "AWS region (default: the boto3 chain, e.g. AWS_REGION)")
+    option(group, "--endpoint-url", "Kinesis/S3 endpoint (VPC endpoint, or a local stand-in)")
+    option(group, "--partition-by", CHOICES, default="primary_key")
+    switch(group, "--aggregate", "pack each key's pending records into one KPL aggregate")
+    option(group, "--batch-records", "records per PutRecords call (max 500)", default="500")
+    option(group, "--batch-bytes", "bytes per PutRecords call (max 5 MiB)", default=str(5 * MIB))
+    option(group, "--record-limit", "largest record the stream accepts, bytes", default=str(MIB))
+    option(group, "--max-send-attempts", "attempts per record before giving up", default="20")
+    option(group, "--on-send-failure", "fail (exit 1, checkpoint stays) | skip (counted, logged)", default="fail")
+    option(group, "--oversize", "fail | skip | claim-check:s3://bucket/prefix", default="fail")
+
+
+def kinesis_settings(args: argparse.Namespace) -> KinesisSettings | None:
+    if args.sink != "kinesis":
+        return None
+    settings = KinesisSettings(
+        stream_name=args.stream_name or "",
+        region=args.region or None,
+        endpoint_url=args.endpoint_url or None,
+        partition_by=args.partition_by,
+        aggregate=args.aggregate,
+        batch_records=_number(args, "batch_records", int, 1),
+        batch_bytes=_number(args, "batch_bytes", int, 1),
+        record_limit=_number(args, "record_limit", int, 1),
+        max_send_attempts=_number(args, "max_send_attempts", int, 1),
+        on_send_failure=args.on_send_failure,
+        oversize=args.oversize,
+    )
+    partitioner(settings.partition_by)  # validates --partition-by
+    return settings
 
 
 def connection_options(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +181,7 @@ def settings_from(args: argparse.Namespace) -> StreamerSettings:
         ),
         flush_interval=_number(args, "flush_interval", float, 0.0),
         max_inflight_rows=_number(args, "max_inflight_rows", int, 1),
+        kinesis=kinesis_settings(args),
     )
 
 

@@ -114,6 +114,47 @@ def split_list(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KinesisSettings:
+    """`--sink kinesis`: where to send, how to key, batch and retry, and what to do with rows that cannot go."""
+
+    stream_name: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    partition_by: str = "primary_key"
+    aggregate: bool = False
+    batch_records: int = 500
+    batch_bytes: int = 5 * MIB
+    record_limit: int = MIB
+    max_send_attempts: int = 20
+    on_send_failure: str = "fail"
+    oversize: str = "fail"
+
+    def __post_init__(self) -> None:
+        if not self.stream_name:
+            raise ConfigError("--stream-name (CDC_STREAM_NAME) is required with --sink kinesis")
+        if not 1 <= self.batch_records <= 500:
+            raise ConfigError("--batch-records (CDC_BATCH_RECORDS): PutRecords takes 1 to 500 records")
+        if not 1 <= self.batch_bytes <= 5 * MIB:
+            raise ConfigError(f"--batch-bytes (CDC_BATCH_BYTES): PutRecords takes at most {5 * MIB} bytes")
+        if self.on_send_failure not in ("fail", "skip"):
+            raise ConfigError(f"--on-send-failure (CDC_ON_SEND_FAILURE): fail or skip, got {self.on_send_failure!r}")
+        if self.oversize not in ("fail", "skip") and not self.claim_check_uri:
+            raise ConfigError(
+                f"--oversize (CDC_OVERSIZE): fail, skip or claim-check:s3://bucket/prefix, got {self.oversize!r}"
+            )
+
+    @property
+    def claim_check_uri(self) -> str | None:
+        prefix = "claim-check:s3://"
+        if self.oversize.startswith(prefix) and len(self.oversize) > len(prefix):
+            return self.oversize.removeprefix("claim-check:")
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class StreamerSettings:
     mysql: MySQLUrl
@@ -134,3 +175,4 @@ class StreamerSettings:
     heartbeat_seconds: float = 1.0
     read_timeout: float = 30.0
     max_reconnects: int = 10
+    kinesis: KinesisSettings | None = None

@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "stdout": "cdc_streamer.sinks.stdout:StdoutSink.from_settings",
     "file": "cdc_streamer.sinks.file:FileSink.from_settings",
     "memory": "cdc_streamer.sinks.memory:MemorySink.from_settings",
+    "kinesis": "cdc_streamer.sinks.kinesis:KinesisSink.from_settings",
 }
 
 

@@ -3,13 +3,14 @@ REPLICATION SLAVE, REPLICATION CLIENT and SELECT only, and helpers to write SQL 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled
+from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled, free_port
 
 from .support import Database
 
@@ -36,3 +37,32 @@ def db(mariadb: LocalMariaDB, request: pytest.FixtureRequest) -> Iterator[Databa
     database.recreate()
     yield database
     database.close()
+
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[str]:
+    """moto's server (Kinesis, S3, ...) on a free loopback port; yields its endpoint URL. Fake credentials are
+    set in the environment for this process and the commands it starts."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {name: os.environ.get(name) for name in AWS_TEST_ENV}
+    os.environ.update(AWS_TEST_ENV)
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
