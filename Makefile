@@ -35,3 +35,7 @@ test: $(STAMP) mariadb lint typecheck
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python bench/kinesis_sink.py

@@ -149,10 +149,10 @@ class KinesisSettings:
 
     @property
     def claim_check_uri(self) -> str | None:
-        prefix = "claim-check:s3://"
-        if self.oversize.startswith(prefix) and len(self.oversize) > len(prefix):
-            return self.oversize.removeprefix("claim-check:")
-        return None
+        location = self.oversize.removeprefix("claim-check:s3://")
+        if location == self.oversize or not location.split("/", 1)[0]:
+            return None  # not a claim check, or no bucket
+        return f"s3://{location}"
 
 
 @dataclass(frozen=True, slots=True)

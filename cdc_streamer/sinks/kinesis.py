@@ -120,6 +120,12 @@ class KinesisSink:
         self._failed_rounds = 0
         self._failure: str | None = None
         self.stats = SinkStats()
+        if settings.partition_by in ("table", "database", "transaction_id") and not settings.aggregate:
+            log.warning(
+                "--partition-by %s without --aggregate sends one record per key per PutRecords call; "
+                "add --aggregate for throughput",
+                settings.partition_by,
+            )
 
     @classmethod
     def from_settings(cls, settings: StreamerSettings) -> KinesisSink:
