@@ -201,6 +201,8 @@ class Streamer:
             # Keep what the sink did acknowledge before failing; a broken sink refuses to flush again.
             with contextlib.suppress(Exception):
                 self._flush(sink, inflight, server_id)
+            with contextlib.suppress(Exception):
+                self._checkpoint(inflight, server_id)
             raise
         self._flush(sink, inflight, server_id)
 
@@ -223,6 +225,10 @@ class Streamer:
 
     def _flush(self, sink: Sink, inflight: Inflight, server_id: int) -> None:
         sink.flush()
+        self._checkpoint(inflight, server_id)
+
+    def _checkpoint(self, inflight: Inflight, server_id: int) -> None:
+        """Move the checkpoint to the end of the acknowledged prefix, if it grew."""
         done = inflight.pop_acknowledged()
         if done is not None:
             self._save(Checkpoint(done.end, done.gtid_state, server_id))
