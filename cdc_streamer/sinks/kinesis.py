@@ -279,7 +279,7 @@ class KinesisSink:
                     self._give_up(record)
         self._pending = [record for record in self._pending if not record.done]
         self._failed_rounds += 1
-        self._sleep(random.uniform(0, min(5.0, 0.05 * 2**self._failed_rounds)))
+        self._sleep(random.uniform(0, min(5.0, 0.05 * 2 ** min(self._failed_rounds, 10))))
 
     def _give_up(self, record: PendingRecord) -> None:
         """Out of attempts: stop with one line (default), or skip the row when the user opted in."""

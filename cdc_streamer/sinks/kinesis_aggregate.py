@@ -19,7 +19,11 @@ EntryT = TypeVar("EntryT")
 def aggregate_entries(
     pending: Sequence[Any], settings: KinesisSettings, make_entry: Callable[[str, bytes, list[Any]], EntryT]
 ) -> list[EntryT]:
-    """One entry per key (oldest keys first): an aggregate of that key's pending records, within the limits."""
+    """One entry per key (oldest keys first): an aggregate of that key's pending records, within the limits.
+
+    A key's first record that cannot be wrapped (too close to the record limit) goes out plain, alone. The first
+    entry of a call is always taken, so every call makes progress.
+    """
     aggregates: dict[str, AggRecord] = {}
     members: dict[str, list[Any]] = {}
     plain: dict[str, bytes] = {}
@@ -29,38 +33,42 @@ def aggregate_entries(
         key = record.key
         if key in closed:
             continue
+        key_size = len(key.encode("utf-8"))
         aggregate = aggregates.get(key)
-        if aggregate is None and len(aggregates) == settings.batch_records:
-            closed.add(key)
-            continue
-        # an upper bound of what this record adds: its bytes, its key, protobuf framing, magic and digest
-        if len(record.data) + len(key.encode("utf-8")) + 32 + (20 if aggregate is None else 0) > budget:
-            closed.add(key)  # this record and the key's later ones wait for the next call
-            continue
         if aggregate is None:
-            aggregate = aggregates[key] = AggRecord(max_size=settings.record_limit)
-            members[key] = []
-        before = aggregate.get_size_bytes() if members[key] else 0
-        try:
-            added = aggregate.add_user_record(key, record.data)
-        except ValueError:  # too big to wrap, though it fits the record limit by itself: send it plain, alone
-            plain[key] = record.data
-            members[key].append(record)
-            budget -= len(record.data) + len(key.encode("utf-8"))
-            closed.add(key)
+            if len(members) == settings.batch_records or (members and _upper_bound(record, key_size, True) > budget):
+                closed.add(key)  # this record and the key's later ones wait for the next call
+                continue
+            aggregate = AggRecord(max_size=settings.record_limit)
+            if not _add(aggregate, record):
+                plain[key] = record.data
+                members[key] = [record]
+                budget -= len(record.data) + key_size
+                closed.add(key)
+                continue
+            aggregates[key] = aggregate
+            members[key] = [record]
+            budget -= aggregate.get_size_bytes() + key_size  # Kinesis counts each entry's key too
             continue
-        if not added:  # the aggregate is full
+        before = aggregate.get_size_bytes()
+        if _upper_bound(record, key_size, False) > budget or not _add(aggregate, record):
             closed.add(key)
             continue
         budget -= aggregate.get_size_bytes() - before
         members[key].append(record)
-    entries = []
-    for key, records in members.items():
-        if not records:
-            continue
-        if key in plain:
-            entries.append(make_entry(key, plain[key], records))
-        else:
-            _, _, data = aggregates[key].get_contents()
-            entries.append(make_entry(key, data, records))
-    return entries
+    return [
+        make_entry(key, plain[key] if key in plain else aggregates[key].get_contents()[2], records)
+        for key, records in members.items()
+    ]
+
+
+def _upper_bound(record: Any, key_size: int, new: bool) -> int:
+    """What adding this record can cost at most: its bytes, its key, protobuf framing, and magic + digest."""
+    return len(record.data) + key_size + 32 + (20 + key_size if new else 0)
+
+
+def _add(aggregate: AggRecord, record: Any) -> bool:
+    try:
+        return bool(aggregate.add_user_record(record.key, record.data))
+    except ValueError:  # too big to wrap at all
+        return False
