@@ -73,6 +73,22 @@ def stream_range(
     return sink.events
 
 
+def file_sink_run(server: LocalMariaDB, output: Path, tables: str, *extra: str) -> list[str]:
+    """`cdc-streamer run` arguments streaming `tables` (db.table or db.*) to a JSON-lines file."""
+    return [
+        "run",
+        "--mysql-url",
+        server.url(),
+        "--sink",
+        "file",
+        "--file",
+        str(output),
+        "--include-tables",
+        tables,
+        *extra,
+    ]
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ import pytest
 from cdc_streamer.local_mariadb import LocalMariaDB
 from cdc_streamer.position import BinlogPosition
 
-from .support import Database, run_cli, start_cli, stop_process
+from .support import Database, file_sink_run, run_cli, start_cli, stop_process
 
 INSERT_TRANSACTIONS, ROWS_PER_TRANSACTION, UPDATED_ROWS = 200, 1_000, 100_000
 TOTAL_ROWS = INSERT_TRANSACTIONS * ROWS_PER_TRANSACTION + UPDATED_ROWS
@@ -59,20 +59,7 @@ def backlog(mariadb: LocalMariaDB) -> Backlog:
 
 
 def command(mariadb: LocalMariaDB, backlog: Backlog, output: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--mysql-url",
-        mariadb.url(),
-        "--sink",
-        "file",
-        "--file",
-        str(output),
-        "--end-position",
-        str(backlog.end),
-        "--include-tables",
-        f"{backlog.database}.t",
-        *extra,
-    ]
+    return file_sink_run(mariadb, output, f"{backlog.database}.t", "--end-position", str(backlog.end), *extra)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import pytest
 
 from cdc_streamer.local_mariadb import LocalMariaDB
 
-from .support import Database, run_cli, start_cli, stop_process
+from .support import Database, file_sink_run, run_cli, start_cli, stop_process
 
 SetVariable = Callable[[str, str], None]
 
@@ -189,19 +189,11 @@ def test_sigterm_flushes_saves_the_checkpoint_and_exits_0(mariadb: LocalMariaDB,
     db.execute("CREATE TABLE t (id INT PRIMARY KEY)")
     start = db.position()
     process = start_cli(
-        "run",
-        "--mysql-url",
-        mariadb.url(),
-        "--sink",
-        "file",
-        "--file",
-        str(output),
+        *file_sink_run(mariadb, output, f"{db.name}.t"),
         "--position-store",
         f"file:{store}",
         "--start-position",
         str(start),
-        "--include-tables",
-        f"{db.name}.t",
         "--flush-interval",
         "60",
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from cdc_streamer.local_mariadb import LocalMariaDB
 
-from .support import Database, run_cli, start_cli
+from .support import Database, file_sink_run, run_cli, start_cli
 
 
 def events_in(path: Path) -> list[dict[str, Any]]:
@@ -18,17 +18,7 @@ def events_in(path: Path) -> list[dict[str, Any]]:
 
 
 def base_args(mariadb: LocalMariaDB, db: Database, output: Path) -> list[str]:
-    return [
-        "run",
-        "--mysql-url",
-        mariadb.url(),
-        "--sink",
-        "file",
-        "--file",
-        str(output),
-        "--include-tables",
-        f"{db.name}.*",
-    ]
+    return file_sink_run(mariadb, output, f"{db.name}.*")
 
 
 def test_first_start_records_the_current_position_so_a_restart_misses_nothing(
