@@ -18,8 +18,8 @@ mariadb:
 	@scripts/ensure-mariadb.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check cdc_streamer tests
-	$(BIN)/ruff format --check cdc_streamer tests
+	$(BIN)/ruff check cdc_streamer cdc_lake firehose_transform tests bench
+	$(BIN)/ruff format --check cdc_streamer cdc_lake firehose_transform tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -14,8 +14,17 @@ from typing import Any
 from .event import ChangeEvent, DdlEvent, Event
 
 
+class RawJson(str):
+    """Text that is already JSON, emitted as is: `json.loads(text, parse_float=RawJson)` keeps numbers exactly as
+    they were written when the document is encoded again (`1.50` stays `1.50`, `0.000` stays `0.000`)."""
+
+    __slots__ = ()
+
+
 def encode_value(value: Any) -> str:
     kind = type(value)
+    if kind is RawJson:
+        return str.__str__(value)
     if kind is str:
         text: str = encode_basestring(value)
         return text
