@@ -97,6 +97,7 @@ def ddl_event_fields(event: DdlEvent) -> dict[str, Any]:
         "table": event.table,
         "type": event.type,
         "ts": event.ts,
+        "xoffset": event.xoffset,
         "position": str(event.position),
         "gtid": event.gtid,
         "server_id": event.server_id,
