@@ -32,7 +32,11 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column("thread_id", "bigint", "session id, when the binlog has it"),
     Column("primary_key", "string", "primary-key values, JSON array text"),
     Column("primary_key_columns", "string", "primary-key column names, JSON array text"),
-    Column("data", "string", "row after the change (before it for deletes), JSON object text; DDL: the event"),
+    Column(
+        "data",
+        "string",
+        "row after the change (before it for deletes), JSON object text; DDL events: an object with table and sql",
+    ),
     Column("old", "string", "previous values of the changed columns (updates), JSON object text"),
 )
 

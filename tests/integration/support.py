@@ -18,7 +18,9 @@ from cdc_streamer.settings import MySQLUrl, StreamerSettings, TableFilter
 from cdc_streamer.sinks.memory import MemorySink
 from cdc_streamer.streamer import Streamer
 
-CLI = [sys.executable, "-m", "cdc_streamer"]
+
+def command_line(cli: str) -> list[str]:
+    return [sys.executable, "-m", cli]
 
 
 class Database:
@@ -90,11 +92,15 @@ def file_sink_run(server: LocalMariaDB, output: Path, tables: str, *extra: str) 
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    cwd: Path | None = None,
+    cli: str = "cdc_streamer",
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False, cwd=cwd
+        [*command_line(cli), *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False, cwd=cwd
     )
 
 
@@ -105,8 +111,10 @@ def stop_process(process: subprocess.Popen[str]) -> None:
     process.communicate(timeout=30)
 
 
-def start_cli(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[str]:
+def start_cli(
+    *args: str, env: dict[str, str] | None = None, cli: str = "cdc_streamer", **kwargs: Any
+) -> subprocess.Popen[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.Popen(
-        [*CLI, *args], env=full_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
+        [*command_line(cli), *args], env=full_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
     )

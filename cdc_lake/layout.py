@@ -1,0 +1,24 @@
+"""Where things go in the lake (a local directory and an S3 prefix look the same). Pure."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+
+def partition_dir(database: str, table: str, dt: str, hour: str) -> str:
+    return f"events/database={database}/table={table}/dt={dt}/hour={hour}"
+
+
+def object_name(name: str, now: datetime.datetime, suffix: str = ".parquet") -> str:
+    """Firehose-style: `<name>-<yyyy-MM-dd-HH-mm-ss>-<uuid>`, so objects sort by delivery time."""
+    return f"{name}-{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{suffix}"
+
+
+def errors_dir(now: datetime.datetime) -> str:
+    """Firehose's error prefix for records the transform rejected: `processing-failed/yyyy/MM/dd/HH`."""
+    return f"errors/processing-failed/{now:%Y/%m/%d/%H}"
+
+
+def checkpoint_path(name: str) -> str:
+    return f"_checkpoints/deliver-{name}.json"
