@@ -39,3 +39,4 @@ clean:
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python bench/kinesis_sink.py
+	$(BIN)/python bench/transform.py

@@ -191,3 +191,31 @@ def test_delivery_from_kinesis_with_aggregation_into_an_s3_lake(
     assert reference.returncode == 0, reference.stderr
     events = [json.loads(line, parse_float=RawJson) for line in expected_file.read_text().splitlines()]
     assert [comparable(row) for row in rows] == [as_lake_row(event) for event in events]
+
+
+def test_follow_delivers_new_events_until_sigterm(tmp_path: Path) -> None:
+    events_file, lake = tmp_path / "events.jsonl", tmp_path / "lake"
+    events_file.write_text("")
+    process = start_cli(
+        "deliver", "--from-file", str(events_file), "--lake-dir", str(lake), "--follow", "--buffer-seconds", "0.2",
+        cli="cdc_lake",
+    )  # fmt: skip
+    try:
+        with events_file.open("a") as handle:
+            for i in range(3):
+                event = {
+                    "database": "d", "table": "t", "type": "insert", "ts": 1700000000, "xid": i, "xoffset": 0,
+                    "commit": True, "position": f"binlog.000001:{4 + i}", "gtid": None, "server_id": 1,
+                    "thread_id": None, "primary_key": [i], "primary_key_columns": ["id"], "data": {"id": i},
+                }  # fmt: skip
+                handle.write(json.dumps(event) + "\n")
+                handle.flush()
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and len(list(lake.rglob("*.parquet"))) <= i:
+                    time.sleep(0.05)
+        assert len(lake_rows(lake)) == 3
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+        assert process.returncode == 0
+    finally:
+        stop_process(process)
