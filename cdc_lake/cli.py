@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from cdc_streamer.cli import TRUE, Parser, option, switch
-from cdc_streamer.errors import CdcError, ConfigError
+from cdc_streamer.cli import Parser, configure_logging, option, run_command, switch
+from cdc_streamer.errors import ConfigError
 
 from .deliver import Delivery, DeliverySettings, Source, load_cursor
 from .storage import LakeStore
@@ -98,20 +95,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"deliver": command_d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return COMMANDS[args.command](args)
-    except CdcError as error:
-        print(f"{PROG}: {error.message}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
-        if os.environ.get("CDC_DEBUG") in TRUE:
-            traceback.print_exc()
-        print(f"{PROG}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+    return run_command(PROG, build_parser(), COMMANDS, argv, lambda args: configure_logging("info"))
 
 
 def entry_point() -> NoReturn:

@@ -36,7 +36,7 @@ def env_name(flag: str) -> str:
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        print(f"{PROG}: {message} (see {self.prog} --help)", file=sys.stderr)
+        print(f"{self.prog.split()[0]}: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -245,21 +245,34 @@ def configure_logging(level: str) -> None:
     logging.getLogger("pymysqlreplication").setLevel(logging.WARNING)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_command(
+    prog: str,
+    parser: argparse.ArgumentParser,
+    commands: dict[str, Callable[[argparse.Namespace], int]],
+    argv: Sequence[str] | None,
+    configure: Callable[[argparse.Namespace], None],
+) -> int:
+    """Parse, run one command, and turn every failure into one line on stderr and its exit code."""
     try:
-        args = build_parser().parse_args(argv)
-        configure_logging(getattr(args, "log_level", "info") or "info")
-        return COMMANDS[args.command](args)
+        args = parser.parse_args(argv)
+        configure(args)
+        return commands[args.command](args)
     except CdcError as error:
-        print(f"{PROG}: {error.message}", file=sys.stderr)
+        print(f"{prog}: {error.message}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         if os.environ.get("CDC_DEBUG") in TRUE:
             traceback.print_exc()
-        print(f"{PROG}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"{prog}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(
+        PROG, build_parser(), COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info"))
+    )
 
 
 def entry_point() -> NoReturn:
