@@ -87,7 +87,10 @@ class Delivery:
         while True:
             batch = self.source.read(min(8 * 1024 * 1024, self.settings.buffer_bytes - size))
             if not batch.records:
-                return records, cursor, True
+                if batch.caught_up or time.monotonic() - began >= self.settings.buffer_seconds:
+                    return records, cursor, batch.caught_up
+                time.sleep(0.2)  # an empty page of a shard that has more: Kinesis allows 5 reads/s per shard
+                continue
             records.extend(batch.records)
             cursor = batch.cursor
             size += batch.size

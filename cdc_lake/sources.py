@@ -20,6 +20,7 @@ class Batch:
     records: list[dict[str, Any]]
     cursor: Cursor  # where to resume after these records
     size: int
+    caught_up: bool = False  # the source had nothing more to give right now
 
 
 class FileSource:
@@ -45,7 +46,7 @@ class FileSource:
         if end < 0:
             if len(chunk) == max_bytes and chunk:  # one line longer than max_bytes: read it whole
                 return self._whole_line()
-            return Batch([], {"offset": self.offset}, 0)
+            return Batch([], {"offset": self.offset}, 0, caught_up=True)
         lines = chunk[: end + 1].splitlines()
         start = self.offset
         self.offset += end + 1
@@ -58,7 +59,7 @@ class FileSource:
             handle.seek(self.offset)
             line = handle.readline()
         if not line.endswith(b"\n"):
-            return Batch([], {"offset": self.offset}, 0)
+            return Batch([], {"offset": self.offset}, 0, caught_up=True)
         self.offset += len(line)
         return Batch([self._record(line.rstrip(b"\n"), int(time.time() * 1000))], {"offset": self.offset}, len(line))
 
@@ -76,6 +77,7 @@ class _Shard:
     iterator: str | None
     last_sequence: str | None
     done: bool = False
+    behind_ms: int | None = None  # MillisBehindLatest of the last read; None before the first
 
 
 @dataclass
@@ -133,6 +135,7 @@ class KinesisSource:
                 shard.iterator = self._iterator(shard)
             response = self.client.get_records(ShardIterator=shard.iterator, Limit=1000)
             shard.iterator = response.get("NextShardIterator")
+            shard.behind_ms = int(response.get("MillisBehindLatest", 0))
             if shard.iterator is None:
                 shard.done = True  # a closed shard, read to its end
             for raw in response["Records"]:
@@ -158,7 +161,9 @@ class KinesisSource:
             if size >= max_bytes:
                 break
         cursor = {"shards": {s.shard_id: s.last_sequence for s in self.shards.values() if s.last_sequence}}
-        return Batch(records, cursor, size)
+        # An empty read is not the end of a shard: Kinesis can return empty pages with data further on.
+        caught_up = not records and all(s.done or s.behind_ms == 0 for s in self.shards.values())
+        return Batch(records, cursor, size, caught_up=caught_up)
 
 
 def kinesis_client(region: str | None, endpoint_url: str | None) -> Any:
