@@ -74,11 +74,18 @@ class PendingRecord:
     data: bytes
     key: str
     txn: _Transaction
-    table: str
-    position: str
+    event: Event  # for messages only: where the row came from
     attempts: int = 0
     last_error: str = ""
     done: bool = False
+
+    @property
+    def table(self) -> str:
+        return _table(self.event)
+
+    @property
+    def position(self) -> str:
+        return _position(self.event)
 
 
 @dataclass(slots=True)
@@ -163,15 +170,14 @@ class KinesisSink:
     def _record(self, event: Event, txn: _Transaction) -> PendingRecord | None:
         data = encode_event(event).encode("utf-8")
         key = self._key(event)
-        position = f"{event.position} xoffset {event.xoffset}"
-        table = f"{event.database}.{event.table}"
         if len(data) + len(key.encode("utf-8")) > self._settings.record_limit:
-            data = self._oversize(event, data, table, position)
+            data = self._oversize(event, data)
             if not data:
                 return None
-        return PendingRecord(data, key, txn, table, position)
+        return PendingRecord(data, key, txn, event)
 
-    def _oversize(self, event: Event, data: bytes, table: str, position: str) -> bytes:
+    def _oversize(self, event: Event, data: bytes) -> bytes:
+        table, position = _table(event), _position(event)
         limit = self._settings.record_limit
         uri = self._settings.claim_check_uri
         if uri is not None and self._objects is not None:
@@ -302,6 +308,14 @@ class KinesisSink:
     def _check_usable(self) -> None:
         if self._failure is not None:
             raise RuntimeFailure(self._failure)
+
+
+def _table(event: Event) -> str:
+    return f"{event.database}.{event.table}"
+
+
+def _position(event: Event) -> str:
+    return f"{event.position} xoffset {event.xoffset}"
 
 
 def claim_check_key(prefix: str, event: Event) -> str:
