@@ -6,8 +6,11 @@ Exit codes as for cdc-streamer: 0 ok, 1 runtime failure, 2 usage/config. One lin
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -23,7 +26,7 @@ PROG = "cdc-lake"
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="The lake: deliver change events as Parquet.")
+    parser = Parser(prog=PROG, description="The lake: change events as Parquet, master tables, queries.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     deliver = commands.add_parser("deliver", help="flatten change events into partitioned Parquet (a local Firehose)")
     option(deliver, "--from-file", "the streamer's JSON-lines file (cdc-streamer run --sink file)")
@@ -35,6 +38,25 @@ def build_parser() -> Parser:
     option(deliver, "--buffer-mb", "deliver when this much is buffered", default="64")
     option(deliver, "--name", "delivery name: object names and the checkpoint", default="cdc-lake-deliver")
     switch(deliver, "--follow", "keep delivering new events until stopped (SIGTERM/SIGINT)")
+
+    compact = commands.add_parser("compact", help="merge new change events into the master tables")
+    option(compact, "--lake-dir", "the lake: a directory, or s3://bucket/prefix with --athena")
+    option(compact, "--tables", "only these tables: db.table or db.* entries, comma-separated")
+    option(compact, "--lookback-seconds", "re-read files this much older than the watermark", default="900")
+    switch(compact, "--rebuild", "drop the selected master tables and merge every event again")
+    option(compact, "--interval", "repeat every this many seconds until stopped (SIGTERM/SIGINT)")
+    switch(compact, "--athena", "run the merge SQL on Athena (Iceberg) instead of the local DuckDB file")
+    option(compact, "--workgroup", "Athena workgroup", default="primary")
+    option(compact, "--output", "Athena query results location: s3://bucket/prefix/")
+    switch(compact, "--maintenance", "with --athena: also OPTIMIZE (bin pack) and VACUUM each master table")
+    option(compact, "--endpoint-url", "AWS endpoint (a VPC endpoint, or a local stand-in)")
+    option(compact, "--region", "AWS region (default: the boto3 chain)")
+
+    query = commands.add_parser("query", help="run SQL on the local lake's master tables and _live views")
+    option(query, "--lake-dir", "the lake directory")
+    option(query, "--format", "output: table, csv or json (one object per line)", default="table")
+    option(query, "--dialect", "duckdb (default) or athena (Trino SQL, transpiled)", default="duckdb")
+    query.add_argument("sql", help="the SQL statement")
     return parser
 
 
@@ -91,7 +113,93 @@ def command_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"deliver": command_deliver}
+def _lake_dir(args: argparse.Namespace) -> Path:
+    if not args.lake_dir:
+        raise ConfigError("--lake-dir (CDC_LAKE_DIR) is required")
+    if args.lake_dir.startswith("s3://"):
+        raise ConfigError(
+            "--lake-dir (CDC_LAKE_DIR): an s3:// lake is compacted with --athena; locally give a directory"
+        )
+    path = Path(args.lake_dir)
+    if not path.is_dir():
+        raise ConfigError(f"--lake-dir (CDC_LAKE_DIR): {path} is not a directory")
+    return path
+
+
+def command_compact(args: argparse.Namespace) -> int:
+    from cdc_streamer.settings import TableFilter
+
+    from .compact import CompactSettings, Outcome, compact_lake
+
+    try:
+        lookback = float(args.lookback_seconds)
+    except (TypeError, ValueError):
+        lookback = -1.0
+    if not lookback >= 0:
+        raise ConfigError(
+            f"--lookback-seconds (CDC_LOOKBACK_SECONDS): expected seconds >= 0, got {args.lookback_seconds!r}"
+        )
+    interval = _positive(args.interval, "--interval (CDC_INTERVAL)") if args.interval else None
+    tables = TableFilter(include=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)"))
+    if args.athena:
+        from .compact_athena import AthenaSettings, compact_athena
+
+        run: Callable[[], list[Outcome]] = functools.partial(
+            compact_athena,
+            AthenaSettings(
+                lake=args.lake_dir or "",
+                workgroup=args.workgroup,
+                output=args.output or "",
+                tables=tables,
+                lookback_seconds=lookback,
+                rebuild=args.rebuild,
+                maintenance=args.maintenance,
+                endpoint_url=args.endpoint_url,
+                region=args.region,
+            ),
+        )
+    else:
+        run = functools.partial(compact_lake, CompactSettings(_lake_dir(args), tables, lookback, args.rebuild))
+    stop = _stop_flag()
+    failed = False
+    while True:
+        outcomes = run()
+        for outcome in outcomes:
+            print(outcome.line(), flush=True)
+        failed = any(outcome.status == "failed" for outcome in outcomes)
+        if interval is None or stop.wait(interval):
+            break
+    return 1 if failed else 0
+
+
+def _stop_flag() -> threading.Event:
+    stop = threading.Event()
+
+    def request(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request)
+    return stop
+
+
+def command_query(args: argparse.Namespace) -> int:
+    from .query import DIALECTS, FORMATS, render, run_query
+
+    if args.format not in FORMATS:
+        raise ConfigError(f"--format (CDC_FORMAT): expected one of {', '.join(FORMATS)}, got {args.format!r}")
+    if args.dialect not in DIALECTS:
+        raise ConfigError(f"--dialect (CDC_DIALECT): expected one of {', '.join(DIALECTS)}, got {args.dialect!r}")
+    names, rows = run_query(_lake_dir(args), args.sql, args.dialect)
+    sys.stdout.write(render(names, rows, args.format))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "deliver": command_deliver,
+    "compact": command_compact,
+    "query": command_query,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -350,4 +350,3 @@ def _merge_files(engine: DuckDB, master: MasterTable, files: list[EventFile], th
     engine.run(merge_master(master, CHANGES))
     engine.run(merge_tombstones(master, CHANGES))
     return int(events)
-
