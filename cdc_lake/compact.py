@@ -30,7 +30,6 @@ from .master_types import BIGINT, DOUBLE, INTEGER, REAL, MasterType, TableSchema
 from .merge_sql import (
     LIVE_SUFFIX,
     META_SCHEMA,
-    METADATA_COLUMNS,
     MasterTable,
     changes_select,
     duckdb_add_column,
@@ -130,30 +129,37 @@ def schema_rows(database: str, schema_dir: str) -> Iterator[SchemaRow]:
 # -- names --------------------------------------------------------------------------------------------------------
 
 
-def name_problems(tables: Iterable[tuple[str, str]], master: MasterTable | None = None) -> list[str]:
-    """Names the lake cannot hold, each as one line saying why. DuckDB and Athena fold names to lowercase, so
-    names that differ only by case would be one table; `T_live` is the view of `T`; `cdc_lake` is the lake's own
-    schema; `_cdc_` columns are the lake's metadata."""
-    problems = []
-    names = sorted(set(tables))
-    folded: dict[tuple[str, str], list[str]] = {}
-    for database, table in names:
-        folded.setdefault((database.lower(), table.lower()), []).append(f"{database}.{table}")
+def blocked_tables(tables: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The tables whose names the lake cannot hold -> why, in one line. DuckDB and Athena fold names to
+    lowercase, so names that differ only by case would be one table; `T_live` is the view of `T`; `cdc_lake` is
+    the lake's own schema."""
+    blocked: dict[tuple[str, str], str] = {}
+    folded: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for database, table in sorted(set(tables)):
+        folded.setdefault((database.lower(), table.lower()), []).append((database, table))
         if database.lower() == META_SCHEMA:
-            problems.append(f"{database}.{table}: the database name {database!r} is the lake's own schema")
+            blocked[(database, table)] = f"{database}.{table}: the database name {database!r} is the lake's own schema"
     for (database, table), spelled in folded.items():
-        if len(spelled) > 1:
-            problems.append(f"{' and '.join(spelled)} differ only by case, which DuckDB and Athena fold")
-        if table.endswith(LIVE_SUFFIX) and (database, table.removesuffix(LIVE_SUFFIX)) in folded:
-            problems.append(f"{spelled[0]}: its name is the _live view of {table.removesuffix(LIVE_SUFFIX)}")
+        names = " and ".join(f"{d}.{t}" for d, t in spelled)
+        base = (database, table.removesuffix(LIVE_SUFFIX))
+        for key in spelled:
+            if len(spelled) > 1:
+                blocked[key] = f"{names} differ only by case, which DuckDB and Athena fold"
+            elif table.endswith(LIVE_SUFFIX) and base in folded:
+                blocked[key] = f"{key[0]}.{key[1]}: its name is the _live view of {key[0]}.{base[1]}"
+    return blocked
+
+
+def name_problems(tables: Iterable[tuple[str, str]], master: MasterTable | None = None) -> list[str]:
+    """Every name the lake cannot hold, one line each: `blocked_tables`, and columns of `master` that clash
+    with the lake's `_cdc_` metadata columns."""
+    problems = list(blocked_tables(tables).values())
     if master is not None:
-        reserved = {name for name, _ in METADATA_COLUMNS}
-        for column in master.columns:
-            if column.name.lower().startswith("_cdc_") or column.name in reserved:
-                problems.append(
-                    f"{master.database}.{master.table}: column {column.name!r} clashes with the lake's"
-                    " _cdc_ metadata columns"
-                )
+        problems += [
+            f"{master.database}.{master.table}: column {column.name!r} clashes with the lake's _cdc_ metadata columns"
+            for column in master.columns
+            if column.name.lower().startswith("_cdc_")
+        ]
     return problems
 
 
@@ -175,15 +181,14 @@ def compact_lake(settings: CompactSettings) -> list[Outcome]:
         key for key in set(tables) | set(by_table) if key[1] not in _INTERNAL_TABLES and settings.tables.wants(*key)
     )
     outcomes: list[Outcome] = []
-    blocked = {line.split(":")[0]: line for line in name_problems(selected)}
+    blocked = blocked_tables(selected)
     with DuckDB(lake / LAKE_DATABASE) as engine:
         for statement in duckdb_meta_ddl():
             engine.native(statement)
         _create_raw_view(engine, lake, tables)
         for database, table in selected:
-            problem = next((line for name, line in blocked.items() if name.endswith(f"{database}.{table}")), None)
-            if problem is not None:
-                outcomes.append(Outcome(database, table, "failed", problem))
+            if (database, table) in blocked:
+                outcomes.append(Outcome(database, table, "failed", blocked[(database, table)]))
                 continue
             outcomes.append(
                 _compact_table(
@@ -233,7 +238,7 @@ def _compact_table(
             "skipped",
             f"no primary key: history only, no master table (its changes are in {META_SCHEMA}.{RAW_EVENTS})",
         )
-    problems = name_problems([(database, table)], master)
+    problems = name_problems([], master)
     if problems:
         return Outcome(database, table, "failed", "; ".join(problems))
     merge_start = datetime.datetime.now(datetime.UTC)

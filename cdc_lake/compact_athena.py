@@ -26,7 +26,7 @@ from cdc_streamer.errors import ConfigError, RuntimeFailure
 from cdc_streamer.settings import TableFilter
 
 from .athena_sql import quote_ddl_identifier, raw_events_table_ddl, sql_string
-from .compact import RAW_EVENTS, SCHEMA_TABLE, Outcome, name_problems
+from .compact import RAW_EVENTS, SCHEMA_TABLE, Outcome, blocked_tables, name_problems
 from .event_schema import DDL_TABLE
 from .master_types import BIGINT, DOUBLE, INTEGER, REAL, MasterType, widens
 from .merge_sql import (
@@ -163,7 +163,7 @@ class AthenaCompaction:
             for key in set(tables) | set(schemas)
             if key[1] not in (DDL_TABLE, SCHEMA_TABLE) and self.settings.tables.wants(*key)
         )
-        problems = {line.split(":")[0]: line for line in name_problems(selected)}
+        blocked = blocked_tables(selected)
         for statement in athena_meta_ddl(self.lake):
             self.athena.run(statement)
         self.athena.run(raw_events_table_ddl(META_SCHEMA, RAW_EVENTS, self.lake))
@@ -171,9 +171,8 @@ class AthenaCompaction:
         for database, table in selected:
             started = time.monotonic()
             try:
-                problem = next((line for name, line in problems.items() if name == f"{database}.{table}"), None)
-                if problem:
-                    raise SchemaError(problem)
+                if (database, table) in blocked:
+                    raise SchemaError(blocked[(database, table)])
                 outcome = self._compact(database, table, schemas.get((database, table)), started)
             except SchemaError as error:
                 outcome = Outcome(database, table, "failed", str(error))
@@ -186,7 +185,7 @@ class AthenaCompaction:
         master = master_table(schemas)
         if not master.primary_key:
             return Outcome(database, table, "skipped", "no primary key: history only, no master table")
-        problems = name_problems([(database, table)], master) + athena_name_problems(master)
+        problems = name_problems([], master) + athena_name_problems(master)
         if problems:
             raise SchemaError("; ".join(problems))
         merge_start = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
