@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import boto3
+import pytest
 import sqlglot
 
 from cdc_lake.cli import main
@@ -31,7 +32,9 @@ def sent_queries(endpoint: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def test_compact_on_athena_sends_the_merge_statements(aws: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_compact_on_athena_sends_the_merge_statements(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lake = Lake(tmp_path / "lake", database="shop")
     lake.schema("orders", ORDERS, ["id"])
     lake.write("orders", lake.txn("orders", ("insert", {"id": 1, "price": 1, "note": "a"}, None)))
@@ -73,7 +76,7 @@ def test_compact_on_athena_sends_the_merge_statements(aws: str, tmp_path: Path, 
             assert len(sqlglot.parse(text, read="athena")) == 1, text
 
 
-def test_compact_on_athena_refuses_a_local_lake(aws: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_compact_on_athena_refuses_a_local_lake(aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["compact", "--athena", "--lake-dir", str(tmp_path), "--endpoint-url", aws])
     assert code == 2
     assert "with --athena the lake is s3://bucket/prefix" in capsys.readouterr().err
