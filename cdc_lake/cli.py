@@ -57,6 +57,10 @@ def build_parser() -> Parser:
     option(query, "--format", "output: table, csv or json (one object per line)", default="table")
     option(query, "--dialect", "duckdb (default) or athena (Trino SQL, transpiled)", default="duckdb")
     query.add_argument("sql", help="the SQL statement")
+
+    from .verify import add_arguments
+
+    add_arguments(commands.add_parser("verify", help="compare each master table with its source table"))
     return parser
 
 
@@ -195,10 +199,17 @@ def command_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_verify(args: argparse.Namespace) -> int:
+    from .verify import command_verify
+
+    return command_verify(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "deliver": command_deliver,
     "compact": command_compact,
     "query": command_query,
+    "verify": _command_verify,
 }
 
 

@@ -3,7 +3,9 @@
 For each table: the source (one consistent-snapshot transaction, `time_zone = '+00:00'` so TIMESTAMP reads as UTC)
 and the master table in `<lake-dir>/lake.duckdb` are streamed, every row is turned into canonical values, and each
 side keeps a map primary key -> row digest. The maps give the row counts and the differing keys: `missing in
-master`, `extra in master`, `differs in columns ...` (the first N such keys are re-read to name the columns).
+master`, `extra in master`, `differs in columns ...`. To name the columns of the first N differing keys, the
+master scan keeps the canonical rows of the N smallest differing keys and the source re-reads those N rows by
+primary key in the same snapshot; nothing else is held but the two maps.
 
 Canonical values (`normalize`) take the source's column type (information_schema) and accept either side's Python
 value, so one function serves both: the master's representation is the one `master_types` gives and the pipeline
@@ -41,7 +43,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Context, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,15 +183,19 @@ def json_columns_from_checks(clauses: Iterable[str]) -> frozenset[str]:
 # ---------------------------------------------------------------------------------------------- canonical values
 
 
+INT_DIGITS = 4300  # sys.get_int_max_str_digits() by default
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # normalize() without rounding
+
+
 def canonical_number(value: int | Decimal) -> int | Decimal:
     """A number by value: an int when whole, else a Decimal without trailing zeros (never rounded)."""
-    if isinstance(value, int):
+    if isinstance(value, int) or not value.is_finite():
         return value
-    if not value.is_finite():
-        return value
-    if value == value.to_integral_value():
-        return int(value)
-    return value.normalize(Context(prec=max(len(value.as_tuple().digits), 1)))
+    normalized = value.normalize(_EXACT)
+    exponent = normalized.as_tuple().exponent
+    # Past Python's int text limit json.loads makes no int, so a huge whole number can stay a Decimal.
+    whole = isinstance(exponent, int) and 0 <= exponent <= INT_DIGITS
+    return int(normalized) if whole else normalized
 
 
 def _number(value: Any) -> Any:
@@ -356,8 +362,18 @@ def normalize(value: Any, column: ColumnInfo) -> Any:
     return _NORMALIZERS[column.kind](value)
 
 
+def row_normalizer(columns: Sequence[ColumnInfo]) -> Callable[[Sequence[Any]], Row]:
+    """`normalize` for whole rows of `columns`, with each column's function looked up once."""
+    functions = tuple(_NORMALIZERS[column.kind] for column in columns)
+
+    def convert(values: Sequence[Any]) -> Row:
+        return tuple(None if value is None else f(value) for f, value in zip(functions, values, strict=True))
+
+    return convert
+
+
 def normalize_row(values: Sequence[Any], columns: Sequence[ColumnInfo]) -> Row:
-    return tuple(normalize(value, column) for value, column in zip(values, columns, strict=True))
+    return row_normalizer(columns)(values)
 
 
 def row_digest(row: Row) -> bytes:
@@ -924,13 +940,13 @@ def verify_table(source: SourceSnapshot, lake: Lake, database: str, table: str, 
             master_rows=lake.count(database, table),
             problem=f"master has no primary-key column {', '.join(missing_key)}",
         )
-    columns = definition.columns
+    canonical = row_normalizer(definition.columns)
     ours = Digests(definition.key_indexes)
     for values in source.rows(definition):
-        ours.add(normalize_row(values, columns))
+        ours.add(canonical(values))
     theirs = Digests(definition.key_indexes, reference=ours.digests, keep=show)
     for values in lake.rows(database, table, aligned):
-        theirs.add(normalize_row(values, columns))
+        theirs.add(canonical(values))
     theirs.finish()
     diff = compare(ours.digests, theirs.digests, theirs.duplicated)
     column_diffs: dict[Key, tuple[str, ...]] = {}
@@ -939,7 +955,7 @@ def verify_table(source: SourceSnapshot, lake: Lake, database: str, table: str, 
             continue
         found = source.row(definition, key)
         if found is not None:
-            column_diffs[key] = differing_columns(definition.names, normalize_row(found, columns), theirs.kept[key])
+            column_diffs[key] = differing_columns(definition.names, canonical(found), theirs.kept[key])
     return TableReport(
         database,
         table,
