@@ -19,7 +19,12 @@ class Column:
 
 
 EVENT_COLUMNS: tuple[Column, ...] = (
-    Column("type", "string", "insert | update | delete, or the DDL kind (table-alter, ...) in the DDL partition"),
+    Column(
+        "type",
+        "string",
+        "insert | update | delete; the DDL kind (table-alter, ...) in the DDL partition; table-schema in the schema "
+        "partition",
+    ),
     Column("ts", "bigint", "commit time, Unix seconds"),
     Column("xid", "bigint", "transaction XID (null for DDL, XA and non-transactional writes)"),
     Column("xoffset", "int", "row index inside the transaction"),
@@ -31,23 +36,25 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column("server_id", "bigint", "server that wrote the change"),
     Column("thread_id", "bigint", "session id, when the binlog has it"),
     Column("primary_key", "string", "primary-key values, JSON array text"),
-    Column("primary_key_columns", "string", "primary-key column names, JSON array text"),
+    Column("primary_key_columns", "string", "primary-key column names, JSON array text (schema events too)"),
     Column(
         "data",
         "string",
-        "row after the change (before it for deletes), JSON object text; DDL events: an object with table and sql",
+        "row after the change (before it for deletes), JSON object text; DDL events: an object with table and sql; "
+        "schema events: an object with table and columns",
     ),
     Column("old", "string", "previous values of the changed columns (updates), JSON object text"),
 )
 
 PARTITION_COLUMNS: tuple[Column, ...] = (
     Column("database", "string", "source database"),
-    Column("table", "string", "source table, or _ddl for the database's DDL events"),
+    Column("table", "string", "source table, or _ddl / _schema for the database's DDL / schema events"),
     Column("dt", "string", "UTC date of ts, YYYY-MM-DD"),
     Column("hour", "string", "UTC hour of ts, HH"),
 )
 
 DDL_TABLE = "_ddl"
+SCHEMA_TABLE = "_schema"
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in EVENT_COLUMNS)
 
 

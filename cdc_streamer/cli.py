@@ -53,12 +53,26 @@ def option(
     parser.add_argument(flag, default=os.environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
 
 
-def switch(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, help: str) -> None:
+def switch(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, help: str, *, default: bool = False
+) -> None:
+    """An on/off flag; its CDC_* variable (true/false) overrides `default`. A default-on switch also gets
+    `--no-...` to turn it off."""
     env = env_name(flag)
     raw = os.environ.get(env, "").strip().lower()
     if raw not in TRUE + FALSE:
         raise ConfigError(f"{env}: expected true or false, got {raw!r}")
-    parser.add_argument(flag, action="store_true", default=raw in TRUE, help=f"{help} [env {env}]")
+    value = raw in TRUE if raw else default
+    if default:
+        no_flag = "--no-" + flag.removeprefix("--")
+        parser.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            default=value,
+            help=f"{help} (on by default; {no_flag} turns it off) [env {env}]",
+        )
+    else:
+        parser.add_argument(flag, action="store_true", default=value, help=f"{help} [env {env}]")
 
 
 def build_parser() -> Parser:
@@ -80,6 +94,12 @@ def build_parser() -> Parser:
     switch(run, "--stop-when-caught-up", "exit 0 at the server's end of binlog")
     switch(run, "--output-ddl", "emit DDL events")
     switch(run, "--output-query", "add the originating SQL statement as `query` (needs annotate/rows-query events)")
+    switch(
+        run,
+        "--output-schema",
+        "emit a table-schema event before a table's first row event and after its definition changed",
+        default=True,
+    )
     option(run, "--include-tables", "only these tables: db.table,db.*")
     option(run, "--exclude-tables", "skip these tables: db.table,db.*")
     option(run, "--exclude-columns", "drop these columns from events: db.table.column,...")
@@ -174,6 +194,7 @@ def settings_from(args: argparse.Namespace) -> StreamerSettings:
         stop_when_caught_up=args.stop_when_caught_up,
         output_ddl=args.output_ddl,
         output_query=args.output_query,
+        output_schema=args.output_schema,
         filter=TableFilter(
             include=TableFilter.parse_patterns(args.include_tables, "--include-tables"),
             exclude=TableFilter.parse_patterns(args.exclude_tables, "--exclude-tables"),
@@ -270,9 +291,12 @@ def run_command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(
-        PROG, build_parser(), COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info"))
-    )
+    try:
+        parser = build_parser()  # reads the switches' CDC_* variables: a bad one is a usage error
+    except CdcError as error:
+        print(f"{PROG}: {error.message}", file=sys.stderr)
+        return error.exit_code
+    return run_command(PROG, parser, COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info")))
 
 
 def entry_point() -> NoReturn:

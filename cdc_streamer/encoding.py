@@ -11,7 +11,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-from .event import ChangeEvent, DdlEvent, Event
+from .event import ChangeEvent, ColumnDefinition, DdlEvent, Event, SchemaEvent
 
 
 class RawJson(str):
@@ -106,8 +106,41 @@ def ddl_event_fields(event: DdlEvent) -> dict[str, Any]:
     }
 
 
+def column_fields(column: ColumnDefinition) -> dict[str, Any]:
+    """A schema event's column: name, type, then only the facts its type has."""
+    fields: dict[str, Any] = {"name": column.name, "type": column.type}
+    for key in ("unsigned", "precision", "scale", "fsp", "bits"):
+        value = getattr(column, key)
+        if value is not None:
+            fields[key] = value
+    if column.values is not None:
+        fields["values"] = list(column.values)
+    return fields
+
+
+def schema_event_fields(event: SchemaEvent) -> dict[str, Any]:
+    return {
+        "database": event.database,
+        "table": event.table,
+        "type": event.type,
+        "ts": event.ts,
+        "xoffset": event.xoffset,
+        "commit": event.commit,
+        "position": str(event.position),
+        "gtid": event.gtid,
+        "server_id": event.server_id,
+        "thread_id": event.thread_id,
+        "columns": [column_fields(column) for column in event.columns],
+        "primary_key_columns": list(event.primary_key_columns),
+    }
+
+
 def event_fields(event: Event) -> dict[str, Any]:
-    return change_event_fields(event) if isinstance(event, ChangeEvent) else ddl_event_fields(event)
+    if isinstance(event, ChangeEvent):
+        return change_event_fields(event)
+    if isinstance(event, SchemaEvent):
+        return schema_event_fields(event)
+    return ddl_event_fields(event)
 
 
 def encode_event(event: Event) -> str:

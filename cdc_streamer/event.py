@@ -1,4 +1,5 @@
-"""The change events the streamer emits: one per row change, plus DDL events when asked for.
+"""The change events the streamer emits: one per row change, plus DDL events when asked for, and a schema event
+before a table's first row event and after its definition changed.
 
 The wire format is written down in docs/events.md (Maxwell's data format); `encoding` turns these into JSON.
 """
@@ -63,4 +64,43 @@ class DdlEvent:
     commit: bool = True
 
 
-Event = ChangeEvent | DdlEvent
+@dataclass(frozen=True, slots=True)
+class ColumnDefinition:
+    """One column of a schema event: a `type` of the vocabulary in docs/events.md and only the facts that type has
+    (`unsigned` for integers, `precision`/`scale` for decimal, `fsp` for time/datetime/timestamp, `bits` for bit,
+    `values` for enum/set); the others stay None and are not printed."""
+
+    name: str
+    type: str
+    unsigned: bool | None = None
+    precision: int | None = None
+    scale: int | None = None
+    fsp: int | None = None
+    bits: int | None = None
+    values: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaEvent:
+    """A table's definition (`--output-schema`), from the binlog's TABLE_MAP metadata: emitted inside a transaction
+    just before the first row event of a table whose definition differs from the last one emitted for it.
+
+    `xoffset` is that row event's: the schema event does not take an index of its own, so row xoffsets are the same
+    with or without schema events. `primary_key_columns` are in key order, like row events'.
+    """
+
+    database: str
+    table: str
+    ts: int
+    xoffset: int
+    position: BinlogPosition
+    gtid: str | None
+    server_id: int
+    thread_id: int | None
+    columns: tuple[ColumnDefinition, ...]
+    primary_key_columns: tuple[str, ...]
+    type: str = "table-schema"
+    commit: bool = False
+
+
+Event = ChangeEvent | DdlEvent | SchemaEvent

@@ -4,6 +4,10 @@ The reader assembles each transaction (GTID/BEGIN ... XID/COMMIT, or one DDL sta
 is complete, with the position just after it: the point a restart or a reconnect resumes from. It owns
 reconnects: when a session breaks, it opens a new one at the end of the last transaction it yielded, so nothing
 is skipped and nothing already delivered is read twice.
+
+With `output_schema`, a table's schema event goes just before its first row event whose table definition (from
+the TABLE_MAP) differs from the last one this reader emitted for it; a transaction's schema events count as
+emitted only once the transaction is complete, so a reconnect that drops a half-read transaction re-emits them.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsE
 
 from .ddl import classify_ddl
 from .errors import ConnectionLost, RuntimeFailure
-from .event import ChangeEvent, DdlEvent, Event, Operation
+from .event import ChangeEvent, ColumnDefinition, DdlEvent, Event, Operation, SchemaEvent
 from .gtid_state import GtidState
 from .position import BinlogPosition
 from .replication import ReplicationSession, SessionOptions, StartPoint
+from .schema import UnknownColumnType, table_definition
 from .settings import MySQLUrl, TableFilter
 from .values import STRING, ColumnSpec, RowConverter, changed_columns
 
@@ -43,6 +48,9 @@ MARIADB_FL_STANDALONE = 0x01
 _OPENS = ("BEGIN", "XA START", "XA BEGIN")
 _CLOSES = ("COMMIT", "ROLLBACK", "XA COMMIT", "XA ROLLBACK")
 _INSIDE = ("ROLLBACK TO", "SAVEPOINT", "RELEASE SAVEPOINT", "XA END", "XA PREPARE", "XA RECOVER")
+
+TableKey = tuple[str, str]
+Definition = tuple[tuple[ColumnDefinition, ...], tuple[str, ...]]  # columns, primary-key columns
 
 
 @dataclass(slots=True)
@@ -68,6 +76,8 @@ class _OpenTransaction:
     thread_id: int | None = None
     query: str | None = None
     pending: list[tuple[Any, ...]] = field(default_factory=list)
+    schemas: dict[TableKey, Definition] = field(default_factory=dict)  # emitted in this transaction
+    checked: dict[TableKey, Any] = field(default_factory=dict)  # the TABLE_MAP columns already compared
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,7 @@ class ReaderOptions:
     filter: TableFilter = field(default_factory=TableFilter)
     output_ddl: bool = False
     output_query: bool = False
+    output_schema: bool = True
     end_position: BinlogPosition | None = None
     max_reconnects: int = 10
 
@@ -101,6 +112,7 @@ class BinlogReader:
         self._session_factory = session_factory
         self._stop_requested = stop_requested
         self._converters: dict[tuple[Any, ...], RowConverter] = {}
+        self._schemas: dict[TableKey, Definition] = {}  # the last definition emitted per table
         self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
         self.reconnects = 0
 
@@ -229,6 +241,8 @@ class BinlogReader:
         primary_key = event.primary_key
         key_columns = (primary_key,) if isinstance(primary_key, str) and primary_key else tuple(primary_key or ())
         excluded = self.options.filter.columns_excluded(database, table)
+        if self.options.output_schema and rows:
+            self._check_schema(txn, event, key_columns, excluded)
         common = (database, table, key_columns, excluded, event.timestamp, event.packet.server_id, txn.query)
         if isinstance(event, UpdateRowsEvent):
             for row in rows:
@@ -240,6 +254,27 @@ class BinlogReader:
             for row in rows:
                 data = converter.convert(row["values"], row.get("none_sources", {}))
                 txn.pending.append(("row", operation, data, None, *common))
+
+    def _check_schema(
+        self, txn: _OpenTransaction, event: RowsEvent, key_columns: tuple[str, ...], excluded: frozenset[str]
+    ) -> None:
+        """Queue a schema event if the table's definition differs from the last one emitted for it."""
+        key = (event.schema, event.table)
+        if txn.checked.get(key) is event.columns:
+            return  # this TABLE_MAP was compared already (a transaction's rows come in many rows events)
+        txn.checked[key] = event.columns
+        json_columns = self._json_columns(event.schema, event.table)
+        try:
+            columns = table_definition(event.columns, json_columns.__contains__, excluded)
+        except UnknownColumnType as error:
+            raise RuntimeFailure(
+                f"cannot describe {event.schema}.{event.table} at {txn.start}: {error}; "
+                "turn schema events off with --no-output-schema or exclude the table with --exclude-tables"
+            ) from None
+        definition = (columns, key_columns)
+        if definition != txn.schemas.get(key, self._schemas.get(key)):
+            txn.schemas[key] = definition
+            txn.pending.append(("schema", key, definition, event.timestamp, event.packet.server_id))
 
     def _converter(self, event: RowsEvent) -> RowConverter:
         json_columns = self._json_columns(event.schema, event.table)
@@ -263,9 +298,30 @@ class BinlogReader:
     def _finish(self, txn: _OpenTransaction, end: BinlogPosition, xid: int | None) -> Transaction:
         if txn.gtid is not None:
             self.gtid_state = self.gtid_state.add(txn.gtid)
+        self._schemas.update(txn.schemas)
         events: list[Event] = []
         last = len(txn.pending) - 1
+        schemas = 0  # a schema event takes no index: it has the xoffset of the row event after it
         for index, item in enumerate(txn.pending):
+            xoffset = index - schemas
+            if item[0] == "schema":
+                _, (database, table), (columns, key_columns), ts, server_id = item
+                events.append(
+                    SchemaEvent(
+                        database=database,
+                        table=table,
+                        ts=ts,
+                        xoffset=xoffset,
+                        position=txn.start,
+                        gtid=txn.gtid,
+                        server_id=server_id,
+                        thread_id=txn.thread_id,
+                        columns=columns,
+                        primary_key_columns=key_columns,
+                    )
+                )
+                schemas += 1
+                continue
             if item[0] == "ddl":
                 _, change, ts, server_id, sql = item
                 events.append(
@@ -279,7 +335,7 @@ class BinlogReader:
                         server_id=server_id,
                         thread_id=txn.thread_id,
                         sql=sql,
-                        xoffset=index,
+                        xoffset=xoffset,
                         commit=index == last,
                     )
                 )
@@ -292,7 +348,7 @@ class BinlogReader:
                     type=operation,
                     ts=ts,
                     xid=xid,
-                    xoffset=index,
+                    xoffset=xoffset,
                     commit=index == last,
                     position=txn.start,
                     gtid=txn.gtid,

@@ -169,6 +169,7 @@ class StreamerSettings:
     stop_when_caught_up: bool = False
     output_ddl: bool = False
     output_query: bool = False
+    output_schema: bool = True
     filter: TableFilter = field(default_factory=TableFilter)
     flush_interval: float = 1.0
     max_inflight_rows: int = 10_000

@@ -177,6 +177,7 @@ class Streamer:
                     filter=settings.filter,
                     output_ddl=settings.output_ddl,
                     output_query=settings.output_query,
+                    output_schema=settings.output_schema,
                     end_position=settings.end_position,
                     max_reconnects=settings.max_reconnects,
                 ),

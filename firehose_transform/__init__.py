@@ -7,7 +7,8 @@ Contract (DESIGN.md, docs/events.md, docs/kinesis.md):
 - Output: `{"records": [...]}` with every input `recordId` exactly once, in input order:
   - `Ok`: one line of JSON with exactly the columns of `cdc_lake.event_schema.COLUMN_NAMES` (row images and keys as
     exact JSON text), `\\n`-terminated, and `metadata.partitionKeys` = {database, table, dt, hour} (UTC of `ts`)
-    for `events/database=D/table=T/dt=YYYY-MM-DD/hour=HH/`. DDL events go to table `_ddl` of their database.
+    for `events/database=D/table=T/dt=YYYY-MM-DD/hour=HH/`. DDL events go to table `_ddl` of their database,
+    schema events (`table-schema`) to table `_schema`.
   - `ProcessingFailed`: with the input data echoed, for anything that is not a valid event (and for records that
     would take the response over 6,000,000 bytes); Firehose writes them to the error prefix; the handler logs
     the reason. One bad record never fails the batch. `Dropped` is never used.

@@ -1,6 +1,6 @@
 """Claim-check pointer events (docs/kinesis.md, "Oversize events") -> the whole event they point at.
 
-A pointer event is an event without `data`/`old`/`query`/`sql`, plus `"claim_check": {"uri": "s3://b/k",
+A pointer event is an event without `data`/`old`/`query`/`sql`/`columns`, plus `"claim_check": {"uri": "s3://b/k",
 "bytes": N}`; the streamer wrote the whole event's JSON (N bytes) to that object. `resolve` fetches it through an
 injectable `fetch(uri) -> bytes` (default: `s3_fetch`, a boto3 S3 client created on first use and kept for the
 life of the Lambda container) and checks it: a failed fetch, a size other than N, a body that is not an event, or

@@ -12,6 +12,11 @@ DDL events (`sql` and no `data`) go to the `_ddl` table of their database: `type
 `{"table": ..., "sql": ...}`, `xid` is null. They carry their `xoffset` (0 when absent, as in events written
 before DDL events had one).
 
+Schema events (type `table-schema`: `columns` and no `data`) go to the `_schema` table of their database: `data`
+is `{"table": ..., "columns": [...]}` (the columns exactly as received), `primary_key_columns` the key's column
+names, `xid`, `old` and `primary_key` are null, and `xoffset` is required. Each column must be an object with a
+string `name` and a string `type`.
+
 Anything that does not follow the event format raises `InvalidEvent` with a one-line reason naming the field.
 """
 
@@ -24,10 +29,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cdc_lake.event_schema import DDL_TABLE, binlog_order
+from cdc_lake.event_schema import DDL_TABLE, SCHEMA_TABLE, binlog_order
 from cdc_streamer.encoding import RawJson, encode_value
 
 ROW_TYPES = frozenset({"insert", "update", "delete"})
+SCHEMA_TYPE = "table-schema"
 DDL_TYPES = frozenset(
     {
         "database-create",
@@ -116,6 +122,15 @@ def flatten(event: dict[str, Any]) -> FlatRow:
         sql = _required(event, "sql", str)
         xoffset: int = _optional(event, "xoffset", int) or 0
         data_text = encode_value({"table": source_table, "sql": sql})
+    elif kind == SCHEMA_TYPE or ("data" not in event and "columns" in event):
+        if kind != SCHEMA_TYPE:
+            raise InvalidEvent(f"unknown type {show(kind)} for a schema event (expected {SCHEMA_TYPE})")
+        table = SCHEMA_TABLE
+        source_table = _name(event, "table")
+        xoffset = _required(event, "xoffset", int)
+        columns = _columns(event)
+        data_text = _encode({"table": source_table, "columns": columns}, "columns")
+        primary_key_columns = _encode(_required(event, "primary_key_columns", list), "primary_key_columns")
     else:
         if kind not in ROW_TYPES:
             raise InvalidEvent(f"unknown type {show(kind)} for a row event (expected insert, update or delete)")
@@ -229,6 +244,21 @@ def _position(event: dict[str, Any]) -> tuple[str, int, int]:
     if offset >= _BIGINT or number > _MAX_FILE_NUMBER:
         raise InvalidEvent(f"malformed position {show(position)}: file number or offset out of range")
     return match["file"], offset, number
+
+
+def _columns(event: dict[str, Any]) -> list[Any]:
+    """A schema event's `columns`: a list of objects, each with a string `name` and a string `type`."""
+    columns: list[Any] = _required(event, "columns", list)
+    for index, column in enumerate(columns):
+        field = f"columns[{index}]"
+        if type(column) is not dict:
+            raise InvalidEvent(f"field {field!r} must be an object, got {_json_type(column)}")
+        for key in ("name", "type"):
+            if key not in column:
+                raise InvalidEvent(f"missing field '{field}.{key}'")
+            if type(column[key]) is not str:
+                raise InvalidEvent(f"field '{field}.{key}' must be a string, got {_json_type(column[key])}")
+    return columns
 
 
 def _encode(value: Any, field: str) -> str:

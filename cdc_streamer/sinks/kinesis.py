@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from ..encoding import encode_event, encode_value, event_fields
 from ..errors import RuntimeFailure
-from ..event import ChangeEvent, Event
+from ..event import ChangeEvent, Event, SchemaEvent
 from ..partition import PartitionKey, partitioner
 from ..settings import KinesisSettings, StreamerSettings
 from . import Ack
@@ -319,15 +319,18 @@ def _position(event: Event) -> str:
 
 
 def claim_check_key(prefix: str, event: Event) -> str:
-    """Deterministic, so a resent event overwrites its own object."""
-    name = f"{event.database}/{event.table}/{event.position.file}/{event.position.offset}-{event.xoffset}.json"
+    """Deterministic, so a resent event overwrites its own object. A schema event shares its xoffset with the row
+    event after it, so its name says `schema`."""
+    kind = "-schema" if isinstance(event, SchemaEvent) else ""
+    name = f"{event.database}/{event.table}/{event.position.file}/{event.position.offset}-{event.xoffset}{kind}.json"
     return f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
 
 
 def pointer_event(event: Event, uri: str, size: int) -> str:
-    """The event without its row images, plus where the whole event is (resolved by the Firehose transform)."""
+    """The event without its row images (or statement, or columns), plus where the whole event is (resolved by the
+    Firehose transform)."""
     fields = event_fields(event)
-    for heavy in ("data", "old", "query", "sql"):
+    for heavy in ("data", "old", "query", "sql", "columns"):
         fields.pop(heavy, None)
     fields["claim_check"] = {"uri": uri, "bytes": size}
     if isinstance(event, ChangeEvent):

@@ -8,7 +8,8 @@ A scenario file (tests/golden/*.sql) is SQL with expectations after each stateme
 
 Every event field is compared exactly, numbers as the JSON text wrote them (`1.50` is not `1.5`), except the
 fields that differ per run (ts, xid, position, gtid, server_id, thread_id), which are checked for their shape.
-Defaults an expectation may omit: database (the scenario's), xoffset 0, and for row events commit true.
+Defaults an expectation may omit: database (the scenario's), xoffset 0, and for row events commit true (schema
+events always print `"commit": false`).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def check_volatile(fields: dict[str, Any], server_id: int) -> list[str]:
 def expected_fields(expected: dict[str, Any], database: str) -> dict[str, Any]:
     defaults: dict[str, Any] = {"database": database, "xoffset": 0}
     if "sql" not in expected:
-        defaults.update(commit=True)
+        defaults.update(commit=expected.get("type") != "table-schema")
     return {**defaults, **expected}
 
 

@@ -1,6 +1,7 @@
 """A 300,000-row backlog read by the real command: to the end, through killed connections, and across SIGKILL.
 
-The backlog: 200 transactions of 1,000 inserts, then one 100,000-row UPDATE (300,000 row events).
+The backlog: 200 transactions of 1,000 inserts, then one 100,000-row UPDATE (300,000 row events). Each streamer
+process also emits the table's schema event once, before its first row (a reconnect does not repeat it).
 """
 
 from __future__ import annotations
@@ -66,8 +67,16 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event for event in events if event["type"] != "table-schema"]
+
+
+def schema_events(events: list[dict[str, Any]]) -> int:
+    return len(events) - len(rows(events))
+
+
 def row_keys(events: list[dict[str, Any]]) -> Counter[tuple[object, object]]:
-    return Counter((event["type"], event["data"]["id"]) for event in events)
+    return Counter((event["type"], event["data"]["id"]) for event in rows(events))
 
 
 def expected_keys() -> set[tuple[object, object]]:
@@ -103,7 +112,7 @@ def test_a_300000_row_backlog_is_read_to_the_end_exactly_once(
     seconds = time.monotonic() - began
     assert result.returncode == 0, result.stderr
     events = read_events(output)
-    assert len(events) == TOTAL_ROWS
+    assert len(events) == TOTAL_ROWS + 1 and events[0]["type"] == "table-schema"
     assert set(row_keys(events)) == expected_keys()
     update = [e for e in events if e["type"] == "update"]
     assert all(e["old"] == {"amount": e["data"]["amount"] - 1} for e in update)
@@ -136,18 +145,21 @@ def test_killed_replication_connections_resume_without_loss_or_duplicates(
         # once among the inserts, once in the middle of the 100,000-row UPDATE transaction
         wait_until(lambda: lines_in(output) >= 50_000, 300, process)
         assert kill_replication(mariadb) == 1
-        wait_until(lambda: lines_in(output) >= 200_000, 300, process)
+        wait_until(lambda: lines_in(output) >= 200_001, 300, process)
         time.sleep(0.3)  # reading the UPDATE's 100,000 rows takes seconds
-        assert lines_in(output) == 200_000, "the UPDATE transaction must not be written before it is complete"
+        # the inserts and the schema event before the first one
+        assert lines_in(output) == 200_001, "the UPDATE transaction must not be written before it is complete"
         assert kill_replication(mariadb) == 1
         _, stderr = process.communicate(timeout=600)
     finally:
         stop_process(process)
     assert process.returncode == 0, stderr
     assert stderr.count("reconnecting from") >= 2, stderr
-    keys = row_keys(read_events(output))
+    events = read_events(output)
+    keys = row_keys(events)
     assert set(keys) == expected_keys()
     assert max(keys.values()) == 1, "no row may be delivered twice"
+    assert schema_events(events) == 1, "a reconnect must not repeat the schema event"
 
 
 def test_sigkill_and_restart_loses_nothing_and_repeats_only_unacknowledged_transactions(
@@ -171,7 +183,8 @@ def test_sigkill_and_restart_loses_nothing_and_repeats_only_unacknowledged_trans
     assert set(keys) == expected_keys(), "a row is missing after the restart"
     repeated = {key for key, count in keys.items() if count > 1}
     assert max(keys.values()) <= 2
-    for event in events:
+    assert schema_events(events) == 2, "each process announces the table once"
+    for event in rows(events):
         if (event["type"], event["data"]["id"]) in repeated:
             assert checkpoint <= BinlogPosition.parse(str(event["position"])), "repeated a checkpointed transaction"
     assert json.loads(store.read_text())["position"] == str(backlog.end)

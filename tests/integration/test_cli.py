@@ -202,11 +202,40 @@ def test_sigterm_flushes_saves_the_checkpoint_and_exits_0(mariadb: LocalMariaDB,
             db.execute("INSERT INTO t VALUES (%s)", (row,))
         end = db.position()
         time.sleep(1.5)  # idle: the heartbeat lets the streamer flush what it has
-        wait_for_lines(output, 50)
+        wait_for_lines(output, 51)  # the table's schema event, then the rows
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
     finally:
         stop_process(process)
     assert process.returncode == 0, stderr
-    assert [json.loads(line)["data"]["id"] for line in output.read_text().splitlines()] == list(range(50))
+    schema, *rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert schema["type"] == "table-schema" and schema["columns"] == [{"name": "id", "type": "int", "unsigned": False}]
+    assert [row["data"]["id"] for row in rows] == list(range(50))
     assert json.loads(store.read_text())["position"] == str(end)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "types"),
+    [
+        ([], {}, ["table-schema", "insert"]),
+        (["--no-output-schema"], {}, ["insert"]),
+        ([], {"CDC_OUTPUT_SCHEMA": "false"}, ["insert"]),
+        (["--output-schema"], {"CDC_OUTPUT_SCHEMA": "false"}, ["table-schema", "insert"]),
+    ],
+)
+def test_output_schema_switch(
+    mariadb: LocalMariaDB, db: Database, tmp_path: Path, flags: list[str], env: dict[str, str], types: list[str]
+) -> None:
+    output = tmp_path / "events.jsonl"
+    db.execute("CREATE TABLE t (id INT PRIMARY KEY)")
+    start = db.position()
+    db.execute("INSERT INTO t VALUES (1)")
+    run = file_sink_run(mariadb, output, f"{db.name}.t")
+    result = run_cli(*run, "--start-position", str(start), "--end-position", str(db.position()), *flags, env=env)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["type"] for line in output.read_text().splitlines()] == types
+
+
+def test_a_bad_output_schema_variable_is_a_usage_error(mariadb: LocalMariaDB) -> None:
+    result = run_cli("run", "--mysql-url", mariadb.url(), env={"CDC_OUTPUT_SCHEMA": "maybe"}, timeout=60)
+    assert_one_line_error(result, 2, "CDC_OUTPUT_SCHEMA")

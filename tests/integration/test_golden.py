@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cdc_streamer.event import SchemaEvent
 from cdc_streamer.local_mariadb import LocalMariaDB
 from cdc_streamer.settings import TableFilter
 
@@ -18,8 +19,9 @@ SCENARIOS = sorted(GOLDEN.glob("*.sql"))
 
 
 def settings_overrides(flags: dict[str, Any], database: str) -> dict[str, Any]:
-    """Scenario flags -> StreamerSettings fields; table names in filters are relative to the scenario database."""
-    overrides = {key: value for key, value in flags.items() if key != "filter"}
+    """Scenario flags -> StreamerSettings fields; table names in filters are relative to the scenario database.
+    Schema events are off unless the scenario turns them on."""
+    overrides = {"output_schema": False, **{key: value for key, value in flags.items() if key != "filter"}}
     table_filter = flags.get("filter", {})
     overrides["filter"] = TableFilter(
         include=((database, "*"),),
@@ -46,5 +48,6 @@ def test_golden_scenario(path: Path, mariadb: LocalMariaDB, db: Database) -> Non
     for fields in actual:
         assert check_volatile(fields, server_id=1) == [], fields
     assert [stable_fields(f) for f in actual] == expected
-    order = [(e.position.sort_key, e.xoffset) for e in events]
+    # A schema event has the xoffset of the row event after it, and comes first.
+    order = [(e.position.sort_key, e.xoffset, not isinstance(e, SchemaEvent)) for e in events]
     assert order == sorted(order) and len(set(order)) == len(order), "events must be in strict binlog order"

@@ -60,7 +60,13 @@ def expected_events(mariadb: LocalMariaDB, db: Database, start: BinlogPosition, 
 
 
 def identity(event: dict[str, Any]) -> tuple[Any, ...]:
-    return (BinlogPosition.parse(event["position"]).sort_key, event["xoffset"])
+    """Binlog order; a schema event has the xoffset of the row event after it, and comes first."""
+    return (BinlogPosition.parse(event["position"]).sort_key, event["xoffset"], event["type"] != "table-schema")
+
+
+def row_id(event: dict[str, Any]) -> Any:
+    """The `id` of a row event; None for a schema event (it has no row)."""
+    return event["data"]["id"] if "data" in event else None
 
 
 def assert_exactly_once_in_key_order(records: list[StreamRecord], expected: list[Any]) -> None:
@@ -127,7 +133,7 @@ def test_the_checkpoint_never_passes_an_unsent_row(
     first_stuck = min(
         BinlogPosition.parse(e["position"])
         for e in expected_events(mariadb, db, start, end)
-        if e["table"] == "w" and e["data"]["id"] == 3
+        if e["table"] == "w" and row_id(e) == 3
     )
     saved = store.load()
     assert saved is not None and saved.position <= first_stuck
@@ -143,7 +149,7 @@ def test_skip_on_send_failure_is_opt_in_and_counted(aws: str, mariadb: LocalMari
     sink = sink_for(aws, "skipping", client=faulty, max_send_attempts=2, on_send_failure="skip")
     run_with(sink, mariadb, db, start, end)
     expected = [e for e in expected_events(mariadb, db, start, end)]
-    kept = [e for e in expected if not (e["table"] == "w" and e["data"]["id"] == 3)]
+    kept = [e for e in expected if not (e["table"] == "w" and row_id(e) == 3)]
     assert sink.stats.skipped_failed == len(expected) - len(kept) > 0
     assert_exactly_once_in_key_order(read_stream(aws, "skipping"), kept)
 
@@ -184,7 +190,9 @@ def test_oversize_skip_sends_the_rest(aws: str, mariadb: LocalMariaDB, db: Datab
     start, end = write_oversize(db)
     sink = sink_for(aws, "over-skip", record_limit=8192, oversize="skip")
     run_with(sink, mariadb, db, start, end)
-    assert sorted(r.event["data"]["id"] for r in read_stream(aws, "over-skip")) == [1, 3]
+    events = [r.event for r in read_stream(aws, "over-skip")]
+    assert sorted(row_id(e) for e in events if "data" in e) == [1, 3]
+    assert [e["type"] for e in events].count("table-schema") == 1
     assert sink.stats.skipped_oversize == 1
 
 
@@ -198,7 +206,7 @@ def test_oversize_claim_check_puts_the_event_in_s3(aws: str, mariadb: LocalMaria
     )
     sink = KinesisSink(kinesis(aws), settings, object_store=s3, sleep=lambda seconds: None)
     run_with(sink, mariadb, db, start, end)
-    records = {r.event["xoffset"]: r.event for r in read_stream(aws, "over-claim")}
+    records = {r.event["xoffset"]: r.event for r in read_stream(aws, "over-claim") if r.event["type"] != "table-schema"}
     pointer = records[1]
     assert "data" not in pointer and pointer["primary_key"] == [2]
     uri = pointer["claim_check"]["uri"]
@@ -235,7 +243,7 @@ def test_sigkill_while_sending_then_restart_loses_nothing(
         stop_process(process)
     resumed = run_cli(*args, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    ids = [r.event["data"]["id"] for r in read_stream(aws, "crash")]
+    ids = [row_id(r.event) for r in read_stream(aws, "crash") if r.event["type"] != "table-schema"]
     assert set(ids) == set(range(10_000)), "a row is missing after the restart"
 
 

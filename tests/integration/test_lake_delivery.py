@@ -21,6 +21,8 @@ from .support import Database, file_sink_run, run_cli, start_cli, stop_process
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 
+# A schema event shares binlog_order with the row event after it, and comes first.
+ORDER = """binlog_order, "table" <> '_schema'"""
 LAKE_COLUMNS = (
     'database, "table", type, ts, xid, xoffset, "commit", binlog_file, binlog_position, binlog_order, gtid, '
     "server_id, thread_id, primary_key, primary_key_columns, data, old"
@@ -35,7 +37,7 @@ def exact(text: str | None) -> Any:
 def lake_rows(lake: Path) -> list[dict[str, Any]]:
     query = (
         f"SELECT {LAKE_COLUMNS} FROM read_parquet('{lake}/events/**/*.parquet', hive_partitioning = true) "
-        "ORDER BY binlog_order"
+        f"ORDER BY {ORDER}"
     )
     with duckdb.connect() as conn:
         cursor = conn.execute(query)
@@ -47,9 +49,16 @@ def as_lake_row(event: dict[str, Any]) -> dict[str, Any]:
     """What the lake must hold for one emitted event."""
     file, _, offset = event["position"].rpartition(":")
     ddl = "sql" in event
+    schema = event["type"] == "table-schema"
+    if ddl:
+        data = {"table": event["table"], "sql": event["sql"]}
+    elif schema:
+        data = {"table": event["table"], "columns": event["columns"]}
+    else:
+        data = event["data"]
     return {
         "database": event["database"],
-        "table": "_ddl" if ddl else event["table"],
+        "table": "_ddl" if ddl else "_schema" if schema else event["table"],
         "type": event["type"],
         "ts": event["ts"],
         "xid": event.get("xid"),
@@ -62,7 +71,7 @@ def as_lake_row(event: dict[str, Any]) -> dict[str, Any]:
         "thread_id": event["thread_id"],
         "primary_key": event.get("primary_key"),
         "primary_key_columns": event.get("primary_key_columns"),
-        "data": {"table": event["table"], "sql": event["sql"]} if ddl else event["data"],
+        "data": data,
         "old": event.get("old"),
     }
 
@@ -100,7 +109,7 @@ def test_every_golden_change_lands_in_the_lake_with_equal_values(
     assert delivered.returncode == 0, delivered.stderr
 
     events = [json.loads(line, parse_float=RawJson) for line in events_file.read_text().splitlines()]
-    assert len(events) > 50 and any("sql" in e for e in events)
+    assert len(events) > 50 and any("sql" in e for e in events) and any("columns" in e for e in events)
     rows = lake_rows(lake)
     assert [comparable(row) for row in rows] == [as_lake_row(event) for event in events]
     assert not (lake / "errors").exists()
@@ -179,7 +188,7 @@ def test_delivery_from_kinesis_with_aggregation_into_an_s3_lake(
     table = dataset.to_table()
     with duckdb.connect() as conn:
         conn.register("lake", table)
-        cursor = conn.execute(f"SELECT {LAKE_COLUMNS} FROM lake ORDER BY binlog_order")
+        cursor = conn.execute(f"SELECT {LAKE_COLUMNS} FROM lake ORDER BY {ORDER}")
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cdc_streamer.encoding import encode_event, encode_value, event_fields
-from cdc_streamer.event import ChangeEvent, DdlEvent, Operation
+from cdc_streamer.event import ChangeEvent, ColumnDefinition, DdlEvent, Operation, SchemaEvent
 from cdc_streamer.position import BinlogPosition
 
 POSITION = BinlogPosition("binlog.000042", 1234)
@@ -368,6 +368,7 @@ def test_change_event_is_one_line_without_trailing_newline() -> None:
 def test_event_fields_dispatches_on_type() -> None:
     assert "data" in event_fields(change_event())
     assert "sql" in event_fields(ddl_event())
+    assert "columns" in event_fields(schema_event())
 
 
 # --- DDL events ----------------------------------------------------------------------------------------------
@@ -402,3 +403,59 @@ def test_ddl_event_values() -> None:
         "thread_id": 9,
         "sql": "CREATE DATABASE x",
     }
+
+
+# --- schema events -------------------------------------------------------------------------------------------
+
+
+def schema_event(**overrides: Any) -> SchemaEvent:
+    fields: dict[str, Any] = {
+        "database": "app",
+        "table": "orders",
+        "ts": 1700000000,
+        "xoffset": 3,
+        "position": POSITION,
+        "gtid": "0-1-42",
+        "server_id": 1,
+        "thread_id": 7,
+        "columns": (
+            ColumnDefinition("id", "int", unsigned=False),
+            ColumnDefinition("price", "decimal", precision=10, scale=2),
+            ColumnDefinition("at", "datetime", fsp=6),
+            ColumnDefinition("flags", "set", values=("a", "b")),
+            ColumnDefinition("note", "text"),
+        ),
+        "primary_key_columns": ("id",),
+    }
+    fields.update(overrides)
+    return SchemaEvent(**fields)
+
+
+def test_schema_event_is_the_documented_wire_format() -> None:
+    assert encode_event(schema_event()) == (
+        '{"database":"app","table":"orders","type":"table-schema","ts":1700000000,"xoffset":3,"commit":false,'
+        '"position":"binlog.000042:1234","gtid":"0-1-42","server_id":1,"thread_id":7,'
+        '"columns":[{"name":"id","type":"int","unsigned":false},{"name":"price","type":"decimal","precision":10,'
+        '"scale":2},{"name":"at","type":"datetime","fsp":6},{"name":"flags","type":"set","values":["a","b"]},'
+        '{"name":"note","type":"text"}],"primary_key_columns":["id"]}'
+    )
+
+
+def test_schema_event_columns_print_only_the_facts_of_their_type() -> None:
+    columns = (
+        ColumnDefinition("u", "bigint", unsigned=True),
+        ColumnDefinition("b", "bit", bits=64),
+        ColumnDefinition("t", "time", fsp=0),
+        ColumnDefinition("e", "enum", values=()),
+        ColumnDefinition("g", "geometry"),
+    )
+    decoded = json.loads(encode_event(schema_event(columns=columns, primary_key_columns=())))
+    assert decoded["columns"] == [
+        {"name": "u", "type": "bigint", "unsigned": True},
+        {"name": "b", "type": "bit", "bits": 64},
+        {"name": "t", "type": "time", "fsp": 0},
+        {"name": "e", "type": "enum", "values": []},
+        {"name": "g", "type": "geometry"},
+    ]
+    assert decoded["primary_key_columns"] == []
+    assert not {"xid", "data", "old", "primary_key", "sql"} & decoded.keys()

@@ -1,5 +1,5 @@
-"""flatten / parse_event: the lake row of each golden event, exact numbers, dt/hour, binlog order, DDL routing and
-one precise reason per kind of invalid event."""
+"""flatten / parse_event: the lake row of each golden event, exact numbers, dt/hour, binlog order, DDL and schema
+event routing and one precise reason per kind of invalid event."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdc_lake.event_schema import COLUMN_NAMES, DDL_TABLE, PARTITION_COLUMNS, binlog_order
+from cdc_lake.event_schema import COLUMN_NAMES, DDL_TABLE, PARTITION_COLUMNS, SCHEMA_TABLE, binlog_order
 from cdc_streamer.encoding import RawJson, encode_value
 from firehose_transform.flatten import DDL_TYPES, InvalidEvent, flatten, parse_event
 from tests.unit.test_firehose_transform import BASE_TS, golden_events, row_event, wire, without
@@ -30,7 +30,7 @@ def test_every_golden_event_flattens_to_the_schema_columns_in_order() -> None:
         assert (row["ts"], row["gtid"], row["server_id"]) == (event["ts"], event["gtid"], 1)
         assert row["binlog_file"] == "binlog.000042"
         assert row["binlog_position"] == int(event["position"].split(":")[1])
-        if "sql" in event:
+        if "sql" in event or "columns" in event:
             continue
         text = wire(event).decode()
         assert f'"data":{row["data"]}' in text  # the exact text of the row image
@@ -156,7 +156,37 @@ def test_ddl_events_go_to_the_ddl_table_of_their_database() -> None:
     assert len(DDL_TYPES) == 8
 
 
+def test_schema_events_go_to_the_schema_table_of_their_database() -> None:
+    schemas = [e for _, e in golden_events() if e["type"] == "table-schema"]
+    assert len(schemas) >= 6 and any(e["xoffset"] > 0 for e in schemas)
+    for event in schemas:
+        result = flatten(parse_event(wire(event)))
+        assert result.partition_keys["table"] == SCHEMA_TABLE
+        assert result.partition_keys["database"] == "app"
+        row = result.row
+        assert row["type"] == "table-schema"
+        assert row["data"] == encode_value({"table": event["table"], "columns": event["columns"]})
+        assert f'"columns":{encode_value(event["columns"])}' in wire(event).decode()  # the text as received
+        assert row["primary_key_columns"] == encode_value(event["primary_key_columns"])
+        assert (row["xid"], row["old"], row["primary_key"], row["commit"]) == (None, None, None, False)
+        assert row["xoffset"] == event["xoffset"]
+        assert row["binlog_order"].endswith(f":{event['xoffset']:010d}")
+
+
+def test_schema_event_columns_are_kept_exactly_as_received() -> None:
+    event = SCHEMA | {
+        "columns": [{"name": "p", "type": "decimal", "precision": 10, "scale": 2, "extra": RawJson("1.50")}]
+    }
+    assert flat(event)["data"] == (
+        '{"table":"t","columns":[{"name":"p","type":"decimal","precision":10,"scale":2,"extra":1.50}]}'
+    )
+    assert flat(SCHEMA | {"columns": [], "primary_key_columns": []})["data"] == '{"table":"t","columns":[]}'
+
+
 DDL = {"database": "app", "table": "t", "type": "table-alter", "ts": 5, "position": "b.000001:4", "sql": "ALTER ..."}
+SCHEMA = {"database": "app", "table": "t", "type": "table-schema", "ts": 5, "xoffset": 2, "commit": False,
+          "position": "b.000001:4", "gtid": "0-1-3", "server_id": 1, "thread_id": None,
+          "columns": [{"name": "id", "type": "int", "unsigned": False}], "primary_key_columns": ["id"]}  # fmt: skip
 INVALID: list[tuple[Any, str]] = [
     ([1], "event must be a JSON object, got array"),
     (without("database"), "missing field 'database'"),
@@ -197,6 +227,18 @@ INVALID: list[tuple[Any, str]] = [
     (DDL | {"sql": None}, "field 'sql' must be a string, got null"),
     (DDL | {"table": 3}, "field 'table' must be a string or null, got integer"),
     (DDL | {"xoffset": "0"}, "field 'xoffset' must be an integer or null, got string"),
+    ({k: v for k, v in SCHEMA.items() if k != "columns"}, "missing field 'columns'"),
+    (SCHEMA | {"columns": {"id": "int"}}, "field 'columns' must be an array, got object"),
+    (SCHEMA | {"columns": [{"name": "a", "type": "int"}, "b"]}, "field 'columns[1]' must be an object, got string"),
+    (SCHEMA | {"columns": [{"type": "int"}]}, "missing field 'columns[0].name'"),
+    (SCHEMA | {"columns": [{"name": "a"}]}, "missing field 'columns[0].type'"),
+    (SCHEMA | {"columns": [{"name": None, "type": "int"}]}, "field 'columns[0].name' must be a string, got null"),
+    (SCHEMA | {"columns": [{"name": "a", "type": 3}]}, "field 'columns[0].type' must be a string, got integer"),
+    ({k: v for k, v in SCHEMA.items() if k != "xoffset"}, "missing field 'xoffset'"),
+    ({k: v for k, v in SCHEMA.items() if k != "table"}, "missing field 'table'"),
+    ({k: v for k, v in SCHEMA.items() if k != "primary_key_columns"}, "missing field 'primary_key_columns'"),
+    (SCHEMA | {"primary_key_columns": None}, "field 'primary_key_columns' must be an array, got null"),
+    (SCHEMA | {"type": "insert"}, "unknown type 'insert' for a schema event (expected table-schema)"),
 ]  # fmt: skip
 
 

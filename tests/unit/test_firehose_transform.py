@@ -22,9 +22,9 @@ from aws_kinesis_agg.aggregator import AggRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdc_lake.event_schema import COLUMN_NAMES, DDL_TABLE
+from cdc_lake.event_schema import COLUMN_NAMES, DDL_TABLE, SCHEMA_TABLE
 from cdc_streamer.encoding import RawJson, encode_event, encode_value
-from cdc_streamer.event import ChangeEvent, DdlEvent, Operation
+from cdc_streamer.event import ChangeEvent, ColumnDefinition, DdlEvent, Operation, SchemaEvent
 from cdc_streamer.position import BinlogPosition
 from cdc_streamer.settings import KinesisSettings
 from cdc_streamer.sinks.kinesis import KinesisSink, claim_check_key, pointer_event
@@ -86,6 +86,21 @@ def _complete(expected: dict[str, Any], sequence: int, *, commit_default: bool) 
             "server_id": 1,
             "thread_id": 27,
             "sql": expected["sql"],
+        }
+    if expected["type"] == "table-schema":
+        return {
+            "database": "app",
+            "table": expected["table"],
+            "type": "table-schema",
+            "ts": common["ts"],
+            "xoffset": expected.get("xoffset", 0),
+            "commit": False,
+            "position": common["position"],
+            "gtid": common["gtid"],
+            "server_id": 1,
+            "thread_id": None,
+            "columns": expected["columns"],
+            "primary_key_columns": expected["primary_key_columns"],
         }
     event: dict[str, Any] = {
         "database": "app",
@@ -211,8 +226,8 @@ def test_golden_events_flatten_through_the_handler() -> None:
         flat = flatten(parse_event(wire(source)))
         assert line == flat.row
         assert output["metadata"]["partitionKeys"] == flat.partition_keys
-        ddl = "sql" in source
-        assert flat.partition_keys["table"] == (DDL_TABLE if ddl else source["table"])
+        ddl, schema = "sql" in source, "columns" in source
+        assert flat.partition_keys["table"] == (DDL_TABLE if ddl else SCHEMA_TABLE if schema else source["table"])
         assert flat.partition_keys["database"] == "app"
         assert line["type"] == source["type"]
         assert line["commit"] is bool(source.get("commit"))
@@ -295,6 +310,56 @@ def test_events_encoded_by_the_streamer_flatten_to_the_streamers_own_text() -> N
     }
     assert json.loads(ddl_row["data"]) == {"table": "orders", "sql": "ALTER TABLE orders ADD x INT"}
     assert ddl_row["xid"] is None and ddl_row["type"] == "table-alter"
+
+
+def schema_event(xoffset: int = 3, values: int = 2) -> SchemaEvent:
+    columns = (
+        ColumnDefinition("id", "bigint", unsigned=True),
+        ColumnDefinition("price", "decimal", precision=65, scale=30),
+        ColumnDefinition("tags", "set", values=tuple(f"tag{i}" for i in range(values))),
+    )
+    position = BinlogPosition("mysql-bin-changelog.000123", 4567)
+    return SchemaEvent("shop", "orders", 1714607999, xoffset, position, "0-1-9", 1234, 99, columns, ("id",))
+
+
+def test_schema_events_encoded_by_the_streamer_flatten_to_the_schema_partition() -> None:
+    event = schema_event()
+    response = handler(invocation([encode_event(event).encode()]), None)
+    output = response["records"][0]
+    assert output["result"] == OK
+    assert output["metadata"]["partitionKeys"] == {
+        "database": "shop",
+        "table": "_schema",
+        "dt": "2024-05-01",
+        "hour": "23",
+    }
+    row = decode_output(output)[0]
+    assert row["data"] == (
+        '{"table":"orders","columns":[{"name":"id","type":"bigint","unsigned":true},'
+        '{"name":"price","type":"decimal","precision":65,"scale":30},'
+        '{"name":"tags","type":"set","values":["tag0","tag1"]}]}'
+    )
+    assert (row["type"], row["xoffset"], row["commit"], row["primary_key_columns"]) == (
+        "table-schema",
+        3,
+        False,
+        '["id"]',
+    )
+    assert (row["xid"], row["primary_key"], row["old"]) == (None, None, None)
+    assert row["binlog_order"] == "0000000123:00000000000000004567:0000000003"
+
+
+def test_a_schema_event_pointer_resolves_to_the_schema_event_not_the_row_after_it() -> None:
+    objects = FakeObjects()
+    change = big_change(3)
+    schema = schema_event(xoffset=3, values=5000)
+    records, failures = process_batch(
+        invocation([claim(objects, schema), claim(objects, change)])["records"], fetch=objects.fetch
+    )
+    assert failures == {}
+    assert records[0]["metadata"]["partitionKeys"]["table"] == SCHEMA_TABLE
+    assert json.loads(decode_output(records[0])[0]["data"])["columns"][2]["values"][-1] == "tag4999"
+    assert decode_output(records[1])[0]["type"] == "update"
 
 
 # -- failures: one record at a time, the rest go on ------------------------------------------------------------
@@ -475,7 +540,7 @@ def big_change(xoffset: int = 3) -> ChangeEvent:
     )  # fmt: skip
 
 
-def claim(objects: FakeObjects, change: ChangeEvent | DdlEvent) -> bytes:
+def claim(objects: FakeObjects, change: ChangeEvent | DdlEvent | SchemaEvent) -> bytes:
     """What the Kinesis sink does with an oversize event: the whole event to S3, a pointer into the stream."""
     whole = encode_event(change).encode("utf-8")
     uri = f"s3://cdc-claims/{claim_check_key('cdc', change)}"

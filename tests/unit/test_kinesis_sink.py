@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from cdc_streamer.encoding import encode_event
 from cdc_streamer.errors import ConfigError, RuntimeFailure
-from cdc_streamer.event import ChangeEvent, DdlEvent, Event, Operation
+from cdc_streamer.event import ChangeEvent, ColumnDefinition, DdlEvent, Event, Operation, SchemaEvent
 from cdc_streamer.partition import MAX_KEY_LENGTH, bounded, partitioner
 from cdc_streamer.position import BinlogPosition
 from cdc_streamer.settings import MIB, KinesisSettings
@@ -68,6 +68,11 @@ def row(
 
 def ddl(table: str | None = "t", offset: int = 4) -> DdlEvent:
     return DdlEvent("db", table, "table-alter", 1700000000, position(offset), None, 1, None, "ALTER TABLE t ADD c INT")
+
+
+def schema(table: str = "t", offset: int = 4, xoffset: int = 0) -> SchemaEvent:
+    columns = (ColumnDefinition("id", "int", unsigned=False), ColumnDefinition("note", "text"))
+    return SchemaEvent("db", table, 1700000000, xoffset, position(offset), None, 1, None, columns, ("id",))
 
 
 def payload(event: Event) -> bytes:
@@ -211,6 +216,8 @@ def test_primary_key_partition_falls_back_to_table() -> None:
     assert key(row(1, keyless=True)) == "db.t"
     assert key(ddl()) == "db.t"
     assert key(ddl(table=None)) == "db"
+    assert key(schema()) == "db.t"  # a schema event is keyed like a DDL event
+    assert partitioner("column:id")(schema()) == "db.t"
 
 
 def test_table_database_and_transaction_partitions() -> None:
@@ -657,6 +664,8 @@ def test_claim_check_key_is_deterministic() -> None:
     assert claim_check_key("/a/b/", event) == "a/b/db/t/binlog.000001/77-3.json"
     assert claim_check_key("", event) == claim_check_key("/", event) == "db/t/binlog.000001/77-3.json"
     assert claim_check_key("p", row(1, 77, xoffset=4)) != claim_check_key("p", event)
+    # a schema event shares its xoffset with the row after it, never its object
+    assert claim_check_key("p", schema(offset=77, xoffset=3)) == "p/db/t/binlog.000001/77-3-schema.json"
 
 
 def test_claim_check_without_prefix_uses_the_bucket_root() -> None:
@@ -675,6 +684,23 @@ def test_pointer_event_drops_row_images_and_sql() -> None:
     ddl_fields = json.loads(pointer_event(ddl(), "s3://b/d.json", 10))
     assert "sql" not in ddl_fields
     assert ddl_fields["claim_check"] == {"uri": "s3://b/d.json", "bytes": 10}
+    schema_fields = json.loads(pointer_event(schema(), "s3://b/s.json", 99))
+    assert "columns" not in schema_fields and schema_fields["type"] == "table-schema"
+    assert schema_fields["primary_key_columns"] == ["id"]
+
+
+def test_schema_events_are_sent_and_acknowledged_with_their_transaction() -> None:
+    client = MemoryKinesis()
+    kinesis = sink(client)
+    acked: list[int] = []
+    kinesis.send([schema(), row(1), row(2, xoffset=1)], lambda: acked.append(1))
+    kinesis.flush()
+    assert acked == [1]
+    assert [(key, json.loads(data)["type"]) for key, data in client.records] == [
+        ("db.t", "table-schema"),
+        ("db.t.[1]", "insert"),
+        ("db.t.[2]", "insert"),
+    ]
 
 
 # -- KPL aggregation -------------------------------------------------------------------------------------------
