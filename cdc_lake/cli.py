@@ -214,7 +214,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(PROG, build_parser(), COMMANDS, argv, lambda args: configure_logging("info"))
+    return run_command(PROG, build_parser, COMMANDS, argv, lambda args: configure_logging("info"))
 
 
 def entry_point() -> NoReturn:

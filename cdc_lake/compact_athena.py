@@ -201,7 +201,10 @@ class AthenaCompaction:
         self.athena.run(athena_table_ddl(master, f"{self.lake}master/{database}/{table}/"))
         self._evolve(master)
         watermark = [] if self.settings.rebuild else self.athena.run(watermark_select(master))
-        where = "true"
+        # The upper bound makes the three MERGE statements (each reads the raw events again) see the same files,
+        # except a file whose upload began before merge_start and finished during the merge: the next batch
+        # re-reads it (lookback), and its changes are idempotent.
+        where = f'e."$file_modified_time" < from_iso8601_timestamp({sql_string(merge_start)})'
         if watermark and watermark[0][0]:
             stored_key = json.loads(watermark[0][2] or "[]")
             if list(master.primary_key) != stored_key:
@@ -211,8 +214,8 @@ class AthenaCompaction:
                 )
             since = datetime.datetime.fromisoformat(watermark[0][0].replace(" UTC", "")).replace(tzinfo=datetime.UTC)
             moment = since - datetime.timedelta(seconds=self.settings.lookback_seconds)
-            where = (
-                'e."$file_modified_time" >= '
+            where += (
+                ' AND e."$file_modified_time" >= '
                 f"from_iso8601_timestamp({sql_string(moment.isoformat().replace('+00:00', 'Z'))})"
             )
         changes = changes_select(self.raw, master, where)

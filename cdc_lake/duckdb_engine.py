@@ -33,6 +33,9 @@ def to_duckdb(sql: str) -> str:
 
 
 def _exact_json(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONFormat) and isinstance(node.this, exp.JSONExtract):
+        # json_format(json_extract(...)): DuckDB's to_json would print numbers through a double again
+        return exp.cast(_exact_json(node.this), "VARCHAR")
     if not isinstance(node, exp.JSONExtractScalar | exp.JSONExtract):
         return node
     key = _top_level_key(node.expression)

@@ -11,8 +11,9 @@ The merge of one source table, in order (docs/lake.md, "Master tables"):
    the master schema, plus a delete of the old key for each UPDATE that changed the primary key; then the latest
    change per primary key by `binlog_order`.
 2. `merge_master`: MERGE the batch into the master table: delete when the change is a delete, update when it is
-   newer than the stored row's order, insert when absent and not a delete. Changes at or before a key's tombstone
-   (the order of the key's last merged delete) are dropped first, so a late duplicate never resurrects a key.
+   newer than the stored row's order, insert when absent and not a delete. Changes before a key's tombstone (the
+   order of the key's last merged delete) are dropped first, so a late duplicate never resurrects a key; the delete
+   itself (same order) passes, so a tombstone written before its delete reached the master table cannot block it.
 3. `merge_tombstones`: record the batch's deletes.
 4. `merge_watermark`: the table's watermark, written last.
 
@@ -210,7 +211,7 @@ def merge_master(table: MasterTable, changes: str) -> str:
         f"    ON t.{quote_identifier('database')} = {sql_string(table.database)}"
         f" AND t.{quote_identifier('table')} = {sql_string(table.table)}"
         f" AND t.{quote_identifier('key')} = {key_text('c', table)}\n"
-        f"  WHERE t.{ORDER} IS NULL OR c.{ORDER} > t.{ORDER}\n"
+        f"  WHERE t.{ORDER} IS NULL OR c.{ORDER} >= t.{ORDER}\n"
         ") AS c\n"
         f"ON {on}\n"
         f"WHEN MATCHED AND c.{ORDER} > m.{ORDER} AND c.{DELETED} THEN DELETE\n"
@@ -378,7 +379,9 @@ def athena_widen_column(table: MasterTable, column: MasterColumn) -> str:
 
 def athena_maintenance(table: MasterTable) -> list[str]:
     """Per-table Iceberg upkeep: compact small files, then expire old snapshots and remove orphan files."""
-    return [f"OPTIMIZE {table.name} REWRITE DATA USING BIN_PACK", f"VACUUM {table.name}"]
+    # Hive-style quoting: Athena's VACUUM does not take double-quoted names
+    name = f"{quote_ddl_identifier(table.database)}.{quote_ddl_identifier(table.table)}"
+    return [f"OPTIMIZE {name} REWRITE DATA USING BIN_PACK", f"VACUUM {name}"]
 
 
 def _ddl_literal(value: str) -> str:

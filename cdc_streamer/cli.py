@@ -268,14 +268,15 @@ def configure_logging(level: str) -> None:
 
 def run_command(
     prog: str,
-    parser: argparse.ArgumentParser,
+    build: Callable[[], argparse.ArgumentParser],
     commands: dict[str, Callable[[argparse.Namespace], int]],
     argv: Sequence[str] | None,
     configure: Callable[[argparse.Namespace], None],
 ) -> int:
-    """Parse, run one command, and turn every failure into one line on stderr and its exit code."""
+    """Build the parser (it reads the switches' CDC_* variables: a bad one is a usage error), parse, run one
+    command, and turn every failure into one line on stderr and its exit code."""
     try:
-        args = parser.parse_args(argv)
+        args = build().parse_args(argv)
         configure(args)
         return commands[args.command](args)
     except CdcError as error:
@@ -291,12 +292,7 @@ def run_command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        parser = build_parser()  # reads the switches' CDC_* variables: a bad one is a usage error
-    except CdcError as error:
-        print(f"{PROG}: {error.message}", file=sys.stderr)
-        return error.exit_code
-    return run_command(PROG, parser, COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info")))
+    return run_command(PROG, build_parser, COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info")))
 
 
 def entry_point() -> NoReturn:

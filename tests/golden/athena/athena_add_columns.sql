@@ -1,0 +1,1 @@
+ALTER TABLE shop.orders ADD COLUMNS (shipped_on date, discount decimal(5,2));

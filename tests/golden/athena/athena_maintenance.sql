@@ -1,0 +1,3 @@
+OPTIMIZE shop.orders REWRITE DATA USING BIN_PACK;
+
+VACUUM shop.orders;

@@ -1,0 +1,1 @@
+ALTER TABLE shop.orders CHANGE COLUMN id id bigint;
