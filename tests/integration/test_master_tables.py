@@ -21,6 +21,7 @@ from .support import Database, file_sink_run, run_cli
 
 ROUNDS = 4
 OPERATIONS_PER_ROUND = 120
+COLUMNS = "id, customer, amount, qty, placed, score, tags, note, big, flag, ubig"
 
 
 class Workload:
@@ -36,11 +37,11 @@ class Workload:
         self.db.execute(
             "CREATE TABLE orders (id INT PRIMARY KEY, customer VARCHAR(40), amount DECIMAL(12,2), qty BIGINT,"
             " placed DATETIME(6), score DOUBLE, tags SET('a','b','c'), note TEXT, big DECIMAL(40,10),"
-            " flag BIT(1), ubig BIGINT UNSIGNED)"
+            " flag BIT(1), ubig BIGINT UNSIGNED) DEFAULT CHARSET = utf8mb4"
         )
         self.db.execute(
             "CREATE TABLE order_lines (order_id INT, line INT, sku VARCHAR(12), price DECIMAL(8,2),"
-            " PRIMARY KEY (order_id, line))"
+            " PRIMARY KEY (order_id, line)) DEFAULT CHARSET = utf8mb4"
         )
 
     def row(self, key: int) -> tuple[object, ...]:
@@ -60,7 +61,7 @@ class Workload:
         )
 
     def insert(self, key: int) -> None:
-        self.db.execute("INSERT INTO orders VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", self.row(key))
+        self.db.execute(f"INSERT INTO orders ({COLUMNS}) VALUES ({', '.join(['%s'] * 11)})", self.row(key))
         for line in range(self.rng.randint(0, 3)):
             self.db.execute(
                 "INSERT INTO order_lines VALUES (%s, %s, %s, %s)", (key, line, f"sku-{line}", Decimal(line) + 1)
