@@ -40,3 +40,4 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python bench/kinesis_sink.py
 	$(BIN)/python bench/transform.py
+	$(BIN)/python bench/merge.py

@@ -331,9 +331,12 @@ def duckdb_widen_column(table: MasterTable, column: MasterColumn) -> str:
     )
 
 
-def _duck(name: str) -> str:
+def duckdb_identifier(name: str) -> str:
     """DuckDB identifiers: always double-quoted (its keywords differ from Athena's)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_duck = duckdb_identifier
 
 
 def athena_table_ddl(table: MasterTable, location: str) -> str:
