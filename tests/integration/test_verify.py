@@ -21,9 +21,10 @@ import duckdb
 import pytest
 
 from cdc_lake import verify
+from cdc_lake.cli import main
+from cdc_lake.duckdb_engine import LAKE_DATABASE
 from cdc_lake.master_types import SourceColumn, master_type
-from cdc_lake.verify import LAKE_DATABASE, add_arguments, command_verify, open_lake
-from cdc_streamer.cli import Parser, run_command
+from cdc_lake.verify import open_lake
 from cdc_streamer.errors import RuntimeFailure
 from cdc_streamer.local_mariadb import LocalMariaDB, free_port
 from cdc_streamer.values import format_time
@@ -258,11 +259,8 @@ def insert_master(lake: duckdb.DuckDBPyConnection, schema: str, table: str, rows
 
 
 def run_verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
-    """`cdc-lake verify ...` through a parser like the real CLI's, with the real error handling."""
-    parser = Parser(prog="cdc-lake")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    add_arguments(commands.add_parser("verify"))
-    code = run_command("cdc-lake", parser, {"verify": command_verify}, ["verify", *argv], lambda args: None)
+    """`cdc-lake verify ...` through the real CLI (parser, command, error handling)."""
+    code = main(["verify", *argv])
     out, err = capsys.readouterr()
     return code, out.splitlines(), err
 

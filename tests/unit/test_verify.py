@@ -12,26 +12,25 @@ from typing import Any
 import pytest
 
 from cdc_lake import master_types
-from cdc_lake.verify import (
+from cdc_lake.verify import NO_PRIMARY_KEY, VerifySettings, expand_tables, key_parameter
+from cdc_lake.verify_report import (
     DIFFERS,
     EXTRA,
     MISSING,
-    NO_PRIMARY_KEY,
-    ColumnInfo,
     Digests,
     KeyDiff,
     TableReport,
-    VerifySettings,
     align_columns,
-    canonical_number,
     compare,
     differing_columns,
-    expand_tables,
     format_key,
     format_report,
     format_table,
+)
+from cdc_lake.verify_values import (
+    ColumnInfo,
+    canonical_number,
     json_columns_from_checks,
-    key_parameter,
     normalize,
     parse_time,
     row_digest,
