@@ -226,9 +226,8 @@ def _compact_table(
             database,
             table,
             "failed",
-            "no schema event in the lake (events/database=D/table=_schema): "
-            "run the streamer with --output-schema (the default) from a position before the table's "
-            "first change, or seed it with load-export",
+            "no schema event for it in the lake (events/database=D/table=_schema): the streamer ran with "
+            "--no-output-schema; with schema events on (the default) its next change carries the definition",
         )
     try:
         master = master_table(schemas)
