@@ -292,7 +292,9 @@ def run_command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(PROG, build_parser, COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info")))
+    return run_command(
+        PROG, build_parser, COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info"))
+    )
 
 
 def entry_point() -> NoReturn:
