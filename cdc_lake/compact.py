@@ -188,6 +188,7 @@ def compact_lake(settings: CompactSettings) -> list[Outcome]:
     with DuckDB(lake / LAKE_DATABASE) as engine:
         for statement in duckdb_meta_ddl():
             engine.native(statement)
+        engine.native(f'ALTER TABLE "{META_SCHEMA}".watermarks ADD COLUMN IF NOT EXISTS floor_order VARCHAR')
         _create_raw_view(engine, lake, tables)
         for database, table in selected:
             if (database, table) in blocked:
@@ -246,11 +247,12 @@ def _compact_table(
     merge_start = datetime.datetime.now(datetime.UTC)
     engine.native("BEGIN TRANSACTION")
     try:
-        threshold = _prepare(engine, master, settings)
-        files = [f for f in event_files(table_dir) if threshold is None or f.modified >= threshold] if table_dir else []
+        batch = _prepare(engine, master, settings)
+        since = batch.since
+        files = [f for f in event_files(table_dir) if since is None or f.modified >= since] if table_dir else []
         events = 0
         if files:
-            events = _merge_files(engine, master, files, threshold)
+            events = _merge_files(engine, master, files, batch)
         engine.run(merge_watermark(master, merge_start.isoformat().replace("+00:00", "Z"), CHANGES if files else None))
         if files:
             engine.native(f"DROP TABLE {CHANGES}")
@@ -266,10 +268,42 @@ def _compact_table(
     return Outcome(database, table, "merged", files=len(files), events=events, seconds=time.monotonic() - started)
 
 
-def _prepare(engine: DuckDB, master: MasterTable, settings: CompactSettings) -> float | None:
-    """Bring the master table's definition up to `master` (create, add columns, widen types) and return where
-    this batch's files start (epoch seconds; None = every file)."""
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Which change events a merge reads: files modified at or after `since` (epoch seconds; None = every file),
+    and only events after `floor` (the position an export was loaded at; None = no floor)."""
+
+    since: float | None
+    floor: str | None
+
+    def where(self) -> str:
+        """The batch as a condition on the raw events (alias `e`)."""
+        conditions = []
+        if self.since is not None:
+            moment = datetime.datetime.fromtimestamp(self.since, datetime.UTC).isoformat().replace("+00:00", "Z")
+            conditions.append(f'e."$file_modified_time" >= from_iso8601_timestamp({sql_string(moment)})')
+        if self.floor is not None:
+            conditions.append(f"e.binlog_order > {sql_string(self.floor)}")
+        return " AND ".join(conditions) or "true"
+
+
+def floor_select(master: MasterTable) -> str:
+    return (
+        f"SELECT floor_order FROM {meta_table('watermarks')} WHERE {quote_identifier('database')} = "
+        f"{sql_string(master.database)} AND {quote_identifier('table')} = {sql_string(master.table)}"
+    )
+
+
+def _prepare(engine: DuckDB, master: MasterTable, settings: CompactSettings) -> Batch:
+    """Bring the master table's definition up to `master` (create, add columns, widen types) and return the
+    batch to merge."""
     watermark = engine.run(watermark_select(master))
+    floor = (engine.run(floor_select(master)) or [(None,)])[0][0]
+    if settings.rebuild and floor is not None:
+        raise SchemaError(
+            "it was loaded from an export (load-export): rebuilding it from change events alone would lose the rows "
+            "that never changed since; run load-export again, then compact"
+        )
     if settings.rebuild:
         engine.native(f"DROP TABLE IF EXISTS {quote_identifier(master.database)}.{quote_identifier(master.table)}")
         for name in ("tombstones", "watermarks"):
@@ -309,9 +343,9 @@ def _prepare(engine: DuckDB, master: MasterTable, settings: CompactSettings) -> 
             )
         engine.native(duckdb_widen_column(master, column))
     if not watermark or watermark[0][0] is None:
-        return None
+        return Batch(None, floor)
     since = datetime.datetime.fromisoformat(watermark[0][0]).replace(tzinfo=datetime.UTC)
-    return since.timestamp() - settings.lookback_seconds
+    return Batch(since.timestamp() - settings.lookback_seconds, floor)
 
 
 _DECIMAL = re.compile(r"DECIMAL\((\d+),(\d+)\)")
@@ -338,7 +372,7 @@ def _duckdb_master_type(reported: str) -> MasterType | None:
     return _DUCKDB_TYPES.get(compact)
 
 
-def _merge_files(engine: DuckDB, master: MasterTable, files: list[EventFile], threshold: float | None) -> int:
+def _merge_files(engine: DuckDB, master: MasterTable, files: list[EventFile], batch: Batch) -> int:
     engine.native("CREATE OR REPLACE TEMP TABLE cdc_lake_files (path VARCHAR, modified DOUBLE)")
     engine.connection.executemany("INSERT INTO cdc_lake_files VALUES (?, ?)", [(f.path, f.modified) for f in files])
     paths = ", ".join(sql_string(f.path) for f in files)
@@ -348,10 +382,7 @@ def _merge_files(engine: DuckDB, master: MasterTable, files: list[EventFile], th
         f" FROM read_parquet([{paths}], hive_partitioning = true, hive_types_autocast = false, union_by_name = true,"
         " filename = true) AS r JOIN cdc_lake_files AS f ON f.path = r.filename"
     )
-    where = "true"
-    if threshold is not None:
-        moment = datetime.datetime.fromtimestamp(threshold, datetime.UTC).isoformat().replace("+00:00", "Z")
-        where = f'e."$file_modified_time" >= from_iso8601_timestamp({sql_string(moment)})'
+    where = batch.where()
     events = engine.native(f"SELECT count(*) FROM {BATCH_VIEW}")[0][0]
     # The batch in the master table's storage order (its rowid; new keys last): DuckDB's MERGE updates rows in
     # the order the batch probes them, and updates that jump between storage blocks are ~40x slower (bench/merge.py).

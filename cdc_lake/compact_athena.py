@@ -26,7 +26,7 @@ from cdc_streamer.errors import ConfigError, RuntimeFailure
 from cdc_streamer.settings import TableFilter
 
 from .athena_sql import quote_ddl_identifier, raw_events_table_ddl, sql_string
-from .compact import RAW_EVENTS, SCHEMA_TABLE, Outcome, blocked_tables, name_problems
+from .compact import RAW_EVENTS, SCHEMA_TABLE, Outcome, blocked_tables, floor_select, name_problems
 from .event_schema import DDL_TABLE
 from .master_types import BIGINT, DOUBLE, INTEGER, REAL, MasterType, widens
 from .merge_sql import (
@@ -190,6 +190,12 @@ class AthenaCompaction:
             raise SchemaError("; ".join(problems))
         merge_start = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
         target = f"{quote_ddl_identifier(database)}.{quote_ddl_identifier(table)}"
+        floor = (self.athena.run(floor_select(master)) or [[None]])[0][0]
+        if floor is not None and self.settings.rebuild:
+            raise SchemaError(
+                "it was loaded from an export (load-export): rebuilding it from change events alone would lose the "
+                "rows that never changed since; load the export again, then compact"
+            )
         if self.settings.rebuild:
             self.athena.run(f"DROP TABLE IF EXISTS {target}")
             for name in ("tombstones", "watermarks"):
@@ -218,6 +224,8 @@ class AthenaCompaction:
                 ' AND e."$file_modified_time" >= '
                 f"from_iso8601_timestamp({sql_string(moment.isoformat().replace('+00:00', 'Z'))})"
             )
+        if floor is not None:
+            where += f" AND e.binlog_order > {sql_string(floor)}"
         changes = changes_select(self.raw, master, where)
         self.athena.run(merge_master(master, changes))
         self.athena.run(merge_tombstones(master, changes))

@@ -57,6 +57,7 @@ def test_compact_on_athena_sends_the_merge_statements(
         "CREATE TABLE IF",
         "CREATE TABLE IF",
         "CREATE EXTERNAL TABLE",
+        "SELECT floor_order FROM",
         "CREATE DATABASE IF",
         "CREATE TABLE IF",
         "SELECT CAST(files_since AS",
@@ -69,8 +70,8 @@ def test_compact_on_athena_sends_the_merge_statements(
     ], kinds
     assert {workgroup for _, workgroup, _ in queries} == {"primary"}
     assert all(output.startswith("s3://athena-lake/results/") for _, _, output in queries)  # + <query id>.csv
-    assert "LOCATION 's3://athena-lake/cdc/master/shop/orders/'" in texts[5]
-    assert "'table_type'='ICEBERG'" in texts[5]
+    assert "LOCATION 's3://athena-lake/cdc/master/shop/orders/'" in texts[6]
+    assert "'table_type'='ICEBERG'" in texts[6]
     for text in texts:
         if not text.startswith(("OPTIMIZE", "VACUUM")):  # Athena-only statements sqlglot does not know
             assert len(sqlglot.parse(text, read="athena")) == 1, text

@@ -245,3 +245,20 @@ def test_hostile_table_and_column_names_work_locally(tmp_path: Path, table: str)
     assert outcome.status == "merged", outcome.line()
     quoted = '"' + table.replace('"', '""') + '"'
     assert rows(lake.root, f'SELECT id, {quoted} FROM "d""b; --".{quoted}') == [(1, "v")]
+
+
+def test_events_at_or_before_an_export_floor_are_ignored(lake: Lake) -> None:
+    old = lake.txn("orders", ("insert", {"id": 1, "price": 1, "note": "before the export"}, None))
+    lake.write("orders", old)
+    run(lake.root)
+    floor = binlog_order(1, lake.position + 5, 0)  # as load-export records it: just before the export's position
+    with DuckDB(lake.root / LAKE_DATABASE) as engine:
+        engine.native("DELETE FROM app.orders")
+        engine.native("UPDATE cdc_lake.watermarks SET floor_order = ?, files_since = NULL", [floor])
+    lake.write("orders", lake.txn("orders", ("insert", {"id": 2, "price": 2, "note": "after"}, None)))
+    [outcome] = run(lake.root)
+    assert (outcome.status, outcome.events) == ("merged", 2)  # both files read, the old event ignored
+    assert rows(lake.root, "SELECT id, note FROM app.orders") == [(2, "after")]
+    [outcome] = run(lake.root, rebuild=True)
+    assert outcome.status == "failed"
+    assert "loaded from an export" in outcome.message
