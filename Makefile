@@ -37,7 +37,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 
 .PHONY: bench
-bench: $(STAMP)
+bench: $(STAMP) mariadb
 	$(BIN)/python bench/kinesis_sink.py
 	$(BIN)/python bench/transform.py
 	$(BIN)/python bench/merge.py
+	$(BIN)/python bench/snapshot.py

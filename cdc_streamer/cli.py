@@ -1,4 +1,4 @@
-"""`cdc-streamer run | check | position`. Every flag can also come from a `CDC_*` environment variable.
+"""`cdc-streamer run | snapshot | check | position`. Every flag can also come from a `CDC_*` environment variable.
 
 Errors end in one line on stderr and the exit code of DESIGN.md: 0 ok, 1 runtime failure, 2 usage/config,
 3 source not usable. A traceback is printed only with CDC_DEBUG=1.
@@ -22,6 +22,9 @@ from .partition import CHOICES, partitioner
 from .position import BinlogPosition
 from .preflight import read_facts, run_checks
 from .settings import MIB, KinesisSettings, MySQLUrl, StreamerSettings, TableFilter
+from .snapshot import DEFAULT_CHUNK_ROWS, SnapshotSettings, take_snapshot
+from .snapshot_output import read_recorded_position
+from .snapshot_progress import Progress
 from .source import Source
 from .streamer import Streamer
 
@@ -90,6 +93,11 @@ def build_parser() -> Parser:
     option(run, "--start-position", "start at FILE:POS instead of the stored checkpoint")
     option(run, "--start-gtid", "start at a GTID set/state instead of the stored checkpoint")
     option(run, "--end-position", "stop (exit 0) after the transaction that reaches FILE:POS")
+    option(
+        run,
+        "--from-snapshot",
+        "start at the position a `snapshot` recorded: its export directory <out>/<export_id> or cdc_position.json",
+    )
     switch(run, "--replay", "never write the checkpoint")
     switch(run, "--stop-when-caught-up", "exit 0 at the server's end of binlog")
     switch(run, "--output-ddl", "emit DDL events")
@@ -106,6 +114,18 @@ def build_parser() -> Parser:
     option(run, "--flush-interval", "seconds between sink flushes and checkpoint saves", default="1.0")
     option(run, "--max-inflight-rows", "rows sent but not acknowledged before the streamer waits", default="10000")
     option(run, "--log-level", "debug | info | warning | error", default="info")
+
+    snapshot = commands.add_parser(
+        "snapshot", help="consistent snapshot of tables + its binlog position, in the export layout"
+    )
+    connection_options(snapshot)
+    option(snapshot, "--out", "where the export goes: DIR or s3://bucket/prefix (it is written to <out>/<export id>)")
+    option(snapshot, "--tables", "only these tables: db.table,db.* (default: every base table of every non-system db)")
+    option(snapshot, "--chunk-rows", "rows per keyset query and Parquet row group", default=str(DEFAULT_CHUNK_ROWS))
+    option(snapshot, "--export-id", "the export's name (default: cdc-snapshot-<UTC yyyymmddThhmmssZ>)")
+    option(snapshot, "--endpoint-url", "S3 endpoint for an s3:// --out (VPC endpoint, or a local stand-in)")
+    option(snapshot, "--region", "AWS region for an s3:// --out (default: the boto3 chain, e.g. AWS_REGION)")
+    option(snapshot, "--log-level", "debug | info | warning | error", default="info")
 
     check = commands.add_parser("check", help="preflight: is the source usable? (exit 3 when not)")
     connection_options(check)
@@ -181,13 +201,23 @@ def _position(args: argparse.Namespace, name: str) -> BinlogPosition | None:
 def settings_from(args: argparse.Namespace) -> StreamerSettings:
     if args.start_position and args.start_gtid:
         raise ConfigError("--start-position and --start-gtid are exclusive: give one")
+    from_snapshot = getattr(args, "from_snapshot", None)
+    if from_snapshot and (args.start_position or args.start_gtid):
+        raise ConfigError("--from-snapshot and --start-position/--start-gtid are exclusive: give one")
+    start_position = _position(args, "start_position")
+    if from_snapshot:
+        # Like --start-position: the streamer derives the GTID state at it (BINLOG_GTID_POS on MariaDB), which is
+        # the state the snapshot recorded.
+        start_position = read_recorded_position(
+            from_snapshot, endpoint_url=args.endpoint_url or None, region=args.region or None
+        ).position
     return StreamerSettings(
         mysql=MySQLUrl.parse(args.mysql_url),
         server_id=_number(args, "server_id", int, 1),
         sink=args.sink,
         file=Path(args.file) if args.file else None,
         position_store=args.position_store,
-        start_position=_position(args, "start_position"),
+        start_position=start_position,
         start_gtid=args.start_gtid or None,
         end_position=_position(args, "end_position"),
         replay=args.replay,
@@ -218,6 +248,24 @@ def command_run(args: argparse.Namespace) -> int:
         rate,
         stats.reconnects,
     )
+    return 0
+
+
+def command_snapshot(args: argparse.Namespace) -> int:
+    settings = SnapshotSettings(
+        mysql=MySQLUrl.parse(args.mysql_url),
+        out=args.out or "",
+        tables=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)"),
+        chunk_rows=_number(args, "chunk_rows", int, 1),
+        export_id=args.export_id or None,
+        endpoint_url=args.endpoint_url or None,
+        region=args.region or None,
+    )
+    result = take_snapshot(settings, Progress(sys.stderr))
+    gtid = f" gtid={result.point.gtid}" if result.point.gtid else ""
+    print(f"{PROG}: snapshot of {result.tables} tables, {result.rows} rows", file=sys.stderr)
+    print(result.export_dir)
+    print(f"{result.point.position}{gtid}")
     return 0
 
 
@@ -252,6 +300,7 @@ def command_position(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": command_run,
+    "snapshot": command_snapshot,
     "check": command_check,
     "position": command_position,
 }
