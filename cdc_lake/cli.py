@@ -1,4 +1,5 @@
-"""`cdc-lake deliver`. Every flag can also come from a `CDC_*` environment variable.
+"""`cdc-lake deliver | compact | load-export | query | verify`. Every flag can also come from a `CDC_*`
+environment variable.
 
 Exit codes as for cdc-streamer: 0 ok, 1 runtime failure, 2 usage/config. One line on stderr per failure.
 """
@@ -51,6 +52,15 @@ def build_parser() -> Parser:
     switch(compact, "--maintenance", "with --athena: also OPTIMIZE (bin pack) and VACUUM each master table")
     option(compact, "--endpoint-url", "AWS endpoint (a VPC endpoint, or a local stand-in)")
     option(compact, "--region", "AWS region (default: the boto3 chain)")
+
+    load = commands.add_parser("load-export", help="create or replace master tables from an export (Aurora layout)")
+    option(load, "--export", "the export: its directory, or s3://bucket/prefix/<export_id>")
+    option(load, "--lake-dir", "the lake directory (the master tables are in its lake.duckdb)")
+    option(load, "--tables", "only these tables: db.table or db.* entries, comma-separated (default: all)")
+    option(load, "--position", "FILE:POS recorded before the export started (required without cdc_position.json)")
+    option(load, "--mysql-url", "the source, read-only, for the primary keys a real Aurora export does not record")
+    option(load, "--endpoint-url", "S3 endpoint for an s3:// export (a VPC endpoint, or a local stand-in)")
+    option(load, "--region", "AWS region (default: the boto3 chain)")
 
     query = commands.add_parser("query", help="run SQL on the local lake's master tables and _live views")
     option(query, "--lake-dir", "the lake directory")
@@ -187,6 +197,36 @@ def _stop_flag() -> threading.Event:
     return stop
 
 
+def command_load_export(args: argparse.Namespace) -> int:
+    from cdc_streamer.position import BinlogPosition
+    from cdc_streamer.settings import MySQLUrl, TableFilter
+
+    from .load_export import LoadSettings, load_export
+
+    if not args.lake_dir:
+        raise ConfigError("--lake-dir (CDC_LAKE_DIR) is required")
+    if args.lake_dir.startswith("s3://"):
+        raise ConfigError(
+            "--lake-dir (CDC_LAKE_DIR): load-export fills the local lake; for an s3:// lake run the Athena SQL of "
+            "cdc_lake.load_sql (docs/lake.md, Initial load)"
+        )
+    lake = Path(args.lake_dir)
+    if lake.exists() and not lake.is_dir():
+        raise ConfigError(f"--lake-dir (CDC_LAKE_DIR): {lake} is not a directory")
+    settings = LoadSettings(
+        export=args.export or "",
+        lake_dir=lake,
+        tables=TableFilter(include=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)")),
+        position=BinlogPosition.parse(args.position, flag="--position (CDC_POSITION)") if args.position else None,
+        mysql_url=MySQLUrl.parse(args.mysql_url) if args.mysql_url else None,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+    )
+    for loaded in load_export(settings):
+        print(loaded.line(), flush=True)
+    return 0
+
+
 def command_query(args: argparse.Namespace) -> int:
     from .query import DIALECTS, FORMATS, render, run_query
 
@@ -208,6 +248,7 @@ def _command_verify(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "deliver": command_deliver,
     "compact": command_compact,
+    "load-export": command_load_export,
     "query": command_query,
     "verify": _command_verify,
 }

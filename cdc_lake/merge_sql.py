@@ -313,7 +313,7 @@ def duckdb_meta_ddl() -> list[str]:
         f'CREATE TABLE IF NOT EXISTS {meta}.{_duck(TOMBSTONES)} ("database" VARCHAR, "table" VARCHAR, "key" VARCHAR,'
         f' {ORDER} VARCHAR, PRIMARY KEY ("database", "table", "key"))',
         f'CREATE TABLE IF NOT EXISTS {meta}.{_duck(WATERMARKS)} ("database" VARCHAR, "table" VARCHAR,'
-        " files_since TIMESTAMP, max_order VARCHAR, primary_key VARCHAR, merged_at TIMESTAMP,"
+        " files_since TIMESTAMP, max_order VARCHAR, primary_key VARCHAR, merged_at TIMESTAMP, floor_order VARCHAR,"
         ' PRIMARY KEY ("database", "table"))',
     ]
 
@@ -360,7 +360,7 @@ def athena_meta_ddl(location: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {meta}.{TOMBSTONES} (`database` string, `table` string, `key` string,"
         f" `{ORDER}` string)\nLOCATION {_ddl_literal(root + '/meta/tombstones/')}\n{iceberg}",
         f"CREATE TABLE IF NOT EXISTS {meta}.{WATERMARKS} (`database` string, `table` string,"
-        f" files_since timestamp, max_order string, primary_key string, merged_at timestamp)\n"
+        f" files_since timestamp, max_order string, primary_key string, merged_at timestamp, floor_order string)\n"
         f"LOCATION {_ddl_literal(root + '/meta/watermarks/')}\n{iceberg}",
     ]
 
