@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install mariadb lint typecheck unit integration test clean
+.PHONY: install mariadb lint typecheck unit integration test demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,12 @@ mariadb:
 	@scripts/ensure-mariadb.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check cdc_streamer cdc_lake firehose_transform tests bench
-	$(BIN)/ruff format --check cdc_streamer cdc_lake firehose_transform tests bench
+	$(BIN)/ruff check cdc_streamer cdc_lake firehose_transform cdc_demo tests bench scripts
+	$(BIN)/ruff format --check cdc_streamer cdc_lake firehose_transform cdc_demo tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict scripts/config_reference.py scripts/diagram.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -33,8 +34,14 @@ integration: $(STAMP) mariadb
 test: $(STAMP) mariadb lint typecheck
 	$(BIN)/pytest -q
 
+# The whole pipeline on one machine: a private MariaDB under .demo/ (wiped at each run), sample data, snapshot,
+# load, the streamer with the embedded lake sink, a live workload, merge, verify, latency and answers.
+# Options: make demo DEMO_ARGS="--sales 20000 --workload-seconds 10"
+demo: $(STAMP) mariadb
+	$(BIN)/python -m cdc_demo $(DEMO_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf .demo $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 
 .PHONY: bench
 bench: $(STAMP) mariadb

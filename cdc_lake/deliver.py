@@ -1,7 +1,10 @@
 """`cdc-lake deliver`: a local Firehose. Reads change events, calls the Firehose transform's own batch function,
 writes the Ok rows as Parquet under `events/...` and the rejected records under `errors/processing-failed/`,
 then moves its checkpoint. Kill it anywhere: the checkpoint only moves after the files are durable, so a restart
-re-delivers at most the last buffer (duplicates, which the merge removes), never less."""
+re-delivers at most the last buffer (duplicates, which the merge removes), never less.
+
+The delivery itself is `deliver_payloads` (raw events in, durable files and stats out): `cdc-lake deliver` calls it
+with what it read, the streamer's `--sink lake` (cdc_streamer/sinks/lake.py) with the events it streams."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +28,7 @@ from .storage import LakeStore
 log = logging.getLogger(__name__)
 
 INVOCATION_RECORDS = 500  # records per transform call, like a Firehose invocation
+INVOCATION_BYTES = 1024 * 1024  # event bytes per transform call: Firehose's default Lambda buffer size (1 MB)
 
 
 class Source(Protocol):
@@ -36,6 +41,12 @@ class DeliveryStats:
     rows: int = 0
     failed: int = 0
     files: int = 0
+
+    def add(self, other: DeliveryStats) -> None:
+        self.records += other.records
+        self.rows += other.rows
+        self.failed += other.failed
+        self.files += other.files
 
 
 @dataclass(frozen=True)
@@ -99,37 +110,78 @@ class Delivery:
                 return records, cursor, False
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
-        from firehose_transform.transform import process_batch  # the Lambda's own core
+        payloads = [base64.b64decode(record["data"]) for record in records]
+        arrivals = [record.get("approximateArrivalTimestamp") for record in records]
+        stats = deliver_payloads(self.store, payloads, self.settings.name, arrivals=arrivals)
+        self.stats.add(stats)
 
-        now = datetime.datetime.now(datetime.UTC)
-        partitions: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        failures: list[dict[str, Any]] = []
-        for start in range(0, len(records), INVOCATION_RECORDS):
-            chunk = records[start : start + INVOCATION_RECORDS]
-            outputs, reasons = process_batch(chunk)
-            originals = {record["recordId"]: record for record in chunk}
-            for output in outputs:
-                if output["result"] == "Ok":
-                    keys = output["metadata"]["partitionKeys"]
-                    key = (keys["database"], keys["table"], keys["dt"], keys["hour"])
-                    for line in base64.b64decode(output["data"]).splitlines():
-                        if line.strip():
-                            partitions[key].append(json.loads(line))
-                elif output["result"] == "ProcessingFailed":
-                    failures.append(
-                        error_record(originals[output["recordId"]], reasons.get(output["recordId"], ""), now)
-                    )
-        for (database, table, dt, hour), rows in sorted(partitions.items()):
-            name = object_name(self.settings.name, now)
-            self.store.write_parquet(f"{partition_dir(database, table, dt, hour)}/{name}", to_table(rows))
-            self.stats.files += 1
-            self.stats.rows += len(rows)
-        if failures:
-            body = "".join(json.dumps(failure) + "\n" for failure in failures).encode()
-            self.store.write_bytes(f"{errors_dir(now)}/{object_name(self.settings.name, now, '')}", body)
-            self.stats.failed += len(failures)
-            log.warning("%d records failed the transform; see %s", len(failures), self.store.path(errors_dir(now)))
-        self.stats.records += len(records)
+
+def deliver_payloads(
+    store: LakeStore,
+    payloads: Sequence[bytes],
+    name: str,
+    *,
+    arrivals: Sequence[int | None] | None = None,
+    now: datetime.datetime | None = None,
+) -> DeliveryStats:
+    """Deliver raw change events (one JSON event each, as the streamer encodes them) into the lake; return once
+    every one of them is durable, as a row under `events/` or an error record under `errors/processing-failed/`.
+
+    The events go through the Firehose transform's own batch function in invocations of at most
+    INVOCATION_RECORDS records and INVOCATION_BYTES bytes (one record always goes, whatever its size). The Ok rows
+    become one snappy Parquet object per partition, the ProcessingFailed records one JSON-lines object of Firehose
+    error records; each write is atomic (LakeStore). `cdc-lake deliver` and the streamer's `--sink lake` both
+    deliver through this function. `arrivals` (epoch milliseconds per payload, None for "now") go into the error
+    records."""
+    from firehose_transform.transform import process_batch  # the Lambda's own core
+
+    now = now or datetime.datetime.now(datetime.UTC)
+    now_ms = int(now.timestamp() * 1000)
+    stats = DeliveryStats(records=len(payloads))
+    partitions: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    failures: list[dict[str, Any]] = []
+    for chunk in invocations(payloads):
+        records: list[dict[str, Any]] = [
+            {
+                "recordId": str(index),
+                "approximateArrivalTimestamp": (arrivals[index] if arrivals is not None else None) or now_ms,
+                "data": base64.b64encode(payloads[index]).decode("ascii"),
+            }
+            for index in chunk
+        ]
+        outputs, reasons = process_batch(records)
+        for record, output in zip(records, outputs, strict=True):
+            if output["result"] == "Ok":
+                keys = output["metadata"]["partitionKeys"]
+                key = (keys["database"], keys["table"], keys["dt"], keys["hour"])
+                for line in base64.b64decode(output["data"]).splitlines():
+                    if line.strip():
+                        partitions[key].append(json.loads(line))
+            else:  # ProcessingFailed: the transform never returns Dropped
+                failures.append(error_record(record, reasons.get(record["recordId"], ""), now))
+    for (database, table, dt, hour), rows in sorted(partitions.items()):
+        store.write_parquet(f"{partition_dir(database, table, dt, hour)}/{object_name(name, now)}", to_table(rows))
+        stats.files += 1
+        stats.rows += len(rows)
+    if failures:
+        body = "".join(json.dumps(failure) + "\n" for failure in failures).encode()
+        store.write_bytes(f"{errors_dir(now)}/{object_name(name, now, '')}", body)
+        stats.failed += len(failures)
+        log.warning("%d records failed the transform; see %s", len(failures), store.path(errors_dir(now)))
+    return stats
+
+
+def invocations(payloads: Sequence[bytes]) -> Iterator[range]:
+    """Index ranges of Firehose-sized transform invocations: at most INVOCATION_RECORDS records and, but for a
+    single record, INVOCATION_BYTES bytes, so the transform's response stays under Lambda's 6 MB limit."""
+    start = size = 0
+    for index, payload in enumerate(payloads):
+        if index > start and (index - start == INVOCATION_RECORDS or size + len(payload) > INVOCATION_BYTES):
+            yield range(start, index)
+            start, size = index, 0
+        size += len(payload)
+    if start < len(payloads):
+        yield range(start, len(payloads))
 
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:

@@ -21,7 +21,7 @@ from .errors import CdcError, ConfigError
 from .partition import CHOICES, partitioner
 from .position import BinlogPosition
 from .preflight import read_facts, run_checks
-from .settings import MIB, KinesisSettings, MySQLUrl, StreamerSettings, TableFilter
+from .settings import MIB, KinesisSettings, LakeSettings, MySQLUrl, StreamerSettings, TableFilter
 from .snapshot import DEFAULT_CHUNK_ROWS, SnapshotSettings, take_snapshot
 from .snapshot_output import read_recorded_position
 from .snapshot_progress import Progress
@@ -29,6 +29,8 @@ from .source import Source
 from .streamer import Streamer
 
 PROG = "cdc-streamer"
+DEFAULT_FLUSH_INTERVAL = 1.0
+DEFAULT_HEARTBEAT_SECONDS = 1.0
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 
@@ -86,9 +88,10 @@ def build_parser() -> Parser:
     run = commands.add_parser("run", help="stream change events to a sink")
     connection_options(run)
     option(run, "--server-id", "replica server id, unique among the source's replicas", default="6379")
-    option(run, "--sink", "stdout | file | kinesis", default="stdout")
+    option(run, "--sink", "stdout | file | kinesis | lake", default="stdout")
     option(run, "--file", "output file for --sink file (JSON lines, appended)")
     kinesis_options(run)
+    lake_options(run)
     store_option(run)
     option(run, "--start-position", "start at FILE:POS instead of the stored checkpoint")
     option(run, "--start-gtid", "start at a GTID set/state instead of the stored checkpoint")
@@ -111,7 +114,12 @@ def build_parser() -> Parser:
     option(run, "--include-tables", "only these tables: db.table,db.*")
     option(run, "--exclude-tables", "skip these tables: db.table,db.*")
     option(run, "--exclude-columns", "drop these columns from events: db.table.column,...")
-    option(run, "--flush-interval", "seconds between sink flushes and checkpoint saves", default="1.0")
+    option(
+        run,
+        "--flush-interval",
+        f"seconds between sink flushes and checkpoint saves (default {DEFAULT_FLUSH_INTERVAL}; "
+        "with --sink lake, --lake-buffer-seconds)",
+    )
     option(run, "--max-inflight-rows", "rows sent but not acknowledged before the streamer waits", default="10000")
     option(run, "--log-level", "debug | info | warning | error", default="info")
 
@@ -172,6 +180,46 @@ def kinesis_settings(args: argparse.Namespace) -> KinesisSettings | None:
     return settings
 
 
+def lake_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("lake sink (--sink lake; --endpoint-url and --region serve an s3:// lake)")
+    option(group, "--lake-dir", "the lake for --sink lake: a directory or s3://bucket/prefix")
+    option(
+        group,
+        "--lake-buffer-seconds",
+        "deliver when the oldest buffered event is this old (also on every flush of the streamer)",
+        default="1.0",
+    )
+    option(group, "--lake-buffer-mb", "deliver when this many MiB of events are buffered", default="64")
+
+
+def lake_settings(args: argparse.Namespace) -> LakeSettings | None:
+    if args.sink != "lake":
+        return None
+    return LakeSettings(
+        lake_dir=args.lake_dir or "",
+        buffer_seconds=_number(args, "lake_buffer_seconds", float, 0.0),
+        buffer_bytes=int(_number(args, "lake_buffer_mb", float, 0.0) * MIB),
+        endpoint_url=args.endpoint_url or None,
+        region=args.region or None,
+    )
+
+
+def flush_interval(args: argparse.Namespace, lake: LakeSettings | None) -> float:
+    """--flush-interval; unset, the lake sink's buffer age (every flush delivers), else 1 s."""
+    if args.flush_interval is None:
+        return lake.buffer_seconds if lake is not None else DEFAULT_FLUSH_INTERVAL
+    value: float = _number(args, "flush_interval", float, 0.0)
+    return value
+
+
+def heartbeat_seconds(lake: LakeSettings | None) -> float:
+    """An idle source sends a heartbeat this often, and the streamer flushes on it: with --sink lake, a quiet
+    source's last events reach the lake within about --lake-buffer-seconds (a tenth of a second at least)."""
+    if lake is None:
+        return DEFAULT_HEARTBEAT_SECONDS
+    return min(DEFAULT_HEARTBEAT_SECONDS, max(lake.buffer_seconds, 0.1))
+
+
 def connection_options(parser: argparse.ArgumentParser) -> None:
     option(parser, "--mysql-url", "source server: mysql://user:password@host:port")
 
@@ -211,6 +259,7 @@ def settings_from(args: argparse.Namespace) -> StreamerSettings:
         start_position = read_recorded_position(
             from_snapshot, endpoint_url=args.endpoint_url or None, region=args.region or None
         ).position
+    lake = lake_settings(args)
     return StreamerSettings(
         mysql=MySQLUrl.parse(args.mysql_url),
         server_id=_number(args, "server_id", int, 1),
@@ -230,9 +279,11 @@ def settings_from(args: argparse.Namespace) -> StreamerSettings:
             exclude=TableFilter.parse_patterns(args.exclude_tables, "--exclude-tables"),
             excluded_columns=TableFilter.parse_columns(args.exclude_columns, "--exclude-columns"),
         ),
-        flush_interval=_number(args, "flush_interval", float, 0.0),
+        flush_interval=flush_interval(args, lake),
         max_inflight_rows=_number(args, "max_inflight_rows", int, 1),
+        heartbeat_seconds=heartbeat_seconds(lake),
         kinesis=kinesis_settings(args),
+        lake=lake,
     )
 
 

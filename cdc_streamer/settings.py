@@ -156,6 +156,35 @@ class KinesisSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LakeSettings:
+    """`--sink lake`: the events go straight into the lake (local delivery in the streamer's process).
+
+    A buffer is delivered when its oldest event is `buffer_seconds` old or it holds `buffer_bytes` of events, and
+    on every flush of the streamer (which must see everything sent acknowledged)."""
+
+    lake_dir: str
+    buffer_seconds: float = 1.0
+    buffer_bytes: int = 64 * MIB
+    endpoint_url: str | None = None
+    region: str | None = None
+    name: str = "cdc-streamer"  # the delivery name in object names, as `cdc-lake deliver --name`
+
+    def __post_init__(self) -> None:
+        if not self.lake_dir:
+            raise ConfigError(
+                "--lake-dir (CDC_LAKE_DIR) is required with --sink lake: a directory or s3://bucket/prefix"
+            )
+        if not self.buffer_seconds >= 0:
+            raise ConfigError(
+                f"--lake-buffer-seconds (CDC_LAKE_BUFFER_SECONDS): expected seconds >= 0, got {self.buffer_seconds!r}"
+            )
+        if not self.buffer_bytes > 0:
+            raise ConfigError(
+                f"--lake-buffer-mb (CDC_LAKE_BUFFER_MB): expected more than 0 MiB, got {self.buffer_bytes} bytes"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class StreamerSettings:
     mysql: MySQLUrl
     server_id: int
@@ -177,3 +206,4 @@ class StreamerSettings:
     read_timeout: float = 30.0
     max_reconnects: int = 10
     kinesis: KinesisSettings | None = None
+    lake: LakeSettings | None = None

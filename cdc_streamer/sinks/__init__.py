@@ -40,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "file": "cdc_streamer.sinks.file:FileSink.from_settings",
     "memory": "cdc_streamer.sinks.memory:MemorySink.from_settings",
     "kinesis": "cdc_streamer.sinks.kinesis:KinesisSink.from_settings",
+    "lake": "cdc_streamer.sinks.lake:LakeSink.from_settings",  # imports cdc_lake (and pyarrow): only when chosen
 }
 
 
