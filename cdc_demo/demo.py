@@ -28,7 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdc_streamer.checkpoint import Checkpoint
+from cdc_streamer.errors import ConfigError
 from cdc_streamer.local_mariadb import LocalMariaDB
+from cdc_streamer.position import BinlogPosition
 
 from .sample_data import Sizes, create_schema, load
 from .workload import Workload
@@ -249,6 +252,7 @@ def run_demo(directory: Path, sizes: Sizes, workload_seconds: float, seed: int) 
         for thread in threads:
             thread.join(timeout=40)
         console.step(f"workload done: {transactions:,} transactions; waiting for the streamer to catch up")
+        _wait_until_caught_up(server, checkpoint, streamer)
         _stop_streamer(streamer)
         streamer = None
 
@@ -315,6 +319,28 @@ def _workload(
         return count
     finally:
         conn.close()
+
+
+def _wait_until_caught_up(server: LocalMariaDB, checkpoint: Path, streamer: subprocess.Popen[str]) -> None:
+    """Until the streamer's checkpoint (saved only after the lake holds the files durably) reaches the server's
+    binlog end as it was when the workload stopped: every committed change is then in the lake."""
+    with server.root_connection() as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW MASTER STATUS")
+        file, offset = cursor.fetchone()[:2]
+    end = BinlogPosition(str(file), int(offset))
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            saved = Checkpoint.from_json(checkpoint.read_text(), origin=str(checkpoint)).position
+        except (OSError, ConfigError):
+            saved = None
+        if saved is not None and end <= saved:
+            return
+        if streamer.poll() is not None:
+            raise DemoFailed(f"the streamer stopped: {(streamer.stderr.read() if streamer.stderr else '')[-500:]}")
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"the streamer did not reach the binlog end {end} within 120 s (checkpoint: {saved})")
+        time.sleep(POLL_INTERVAL)
 
 
 def _stop_streamer(streamer: subprocess.Popen[str]) -> None:
