@@ -48,12 +48,35 @@ class Checkpoint:
 
 
 class CheckpointStore(Protocol):
+    """Where the checkpoint lives. `run` holds the store's single-writer lease while it streams: `acquire` before
+    the first save (refuses when another streamer holds it), `renew` on every flush, `release` on a clean stop.
+    `load` needs no lease (`position`, `check`)."""
+
     def load(self) -> Checkpoint | None: ...
 
     def save(self, checkpoint: Checkpoint) -> None: ...
 
+    def acquire(self) -> None: ...
 
-class NoCheckpointStore:
+    def renew(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class NoLease:
+    """For stores with a single writer by construction (a file on one host, nothing at all)."""
+
+    def acquire(self) -> None:
+        pass
+
+    def renew(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+class NoCheckpointStore(NoLease):
     """`--position-store none`: nothing remembered; every start needs a start position (or starts at the end)."""
 
     def load(self) -> Checkpoint | None:
@@ -63,7 +86,7 @@ class NoCheckpointStore:
         pass
 
 
-class FileCheckpointStore:
+class FileCheckpointStore(NoLease):
     """One small JSON file, replaced atomically: write a temp file, fsync, rename over, fsync the directory."""
 
     def __init__(self, path: Path) -> None:
