@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install mariadb lint typecheck unit integration test demo clean
+.PHONY: install mariadb lint typecheck unit integration test demo synth clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ mariadb:
 	@scripts/ensure-mariadb.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check cdc_streamer cdc_lake firehose_transform cdc_demo tests bench scripts
-	$(BIN)/ruff format --check cdc_streamer cdc_lake firehose_transform cdc_demo tests bench scripts
+	$(BIN)/ruff check cdc_streamer cdc_lake firehose_transform cdc_demo infra tests bench scripts
+	$(BIN)/ruff format --check cdc_streamer cdc_lake firehose_transform cdc_demo infra tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,8 +40,13 @@ test: $(STAMP) mariadb lint typecheck
 demo: $(STAMP) mariadb
 	$(BIN)/python -m cdc_demo $(DEMO_ARGS)
 
+# The CDK app's CloudFormation templates, offline (no AWS account, no Docker: image assets are only staged).
+synth: $(STAMP)
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_OUTDIR=build/cdk.out $(BIN)/python -m infra.app
+	@echo "templates in build/cdk.out/"
+
 clean:
-	rm -rf .demo $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf build .demo $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 
 .PHONY: bench
 bench: $(STAMP) mariadb

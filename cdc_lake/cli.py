@@ -46,20 +46,19 @@ def build_parser() -> Parser:
     option(compact, "--lookback-seconds", "re-read files this much older than the watermark", default="900")
     switch(compact, "--rebuild", "drop the selected master tables and merge every event again")
     option(compact, "--interval", "repeat every this many seconds until stopped (SIGTERM/SIGINT)")
-    switch(compact, "--athena", "run the merge SQL on Athena (Iceberg) instead of the local DuckDB file")
-    option(compact, "--workgroup", "Athena workgroup", default="primary")
-    option(compact, "--output", "Athena query results location: s3://bucket/prefix/")
+    athena_options(compact, "run the merge SQL on Athena (Iceberg) instead of the local DuckDB file")
     switch(compact, "--maintenance", "with --athena: also OPTIMIZE (bin pack) and VACUUM each master table")
     option(compact, "--endpoint-url", "AWS endpoint (a VPC endpoint, or a local stand-in)")
     option(compact, "--region", "AWS region (default: the boto3 chain)")
 
     load = commands.add_parser("load-export", help="create or replace master tables from an export (Aurora layout)")
     option(load, "--export", "the export: its directory, or s3://bucket/prefix/<export_id>")
-    option(load, "--lake-dir", "the lake directory (the master tables are in its lake.duckdb)")
+    option(load, "--lake-dir", "the lake: a directory (its lake.duckdb), or s3://bucket/prefix with --athena")
     option(load, "--tables", "only these tables: db.table or db.* entries, comma-separated (default: all)")
     option(load, "--position", "FILE:POS recorded before the export started (required without cdc_position.json)")
     option(load, "--mysql-url", "the source, read-only, for the primary keys a real Aurora export does not record")
-    option(load, "--endpoint-url", "S3 endpoint for an s3:// export (a VPC endpoint, or a local stand-in)")
+    athena_options(load, "load into Iceberg master tables with Athena (the export and the lake on S3)")
+    option(load, "--endpoint-url", "S3 (and Athena) endpoint (a VPC endpoint, or a local stand-in)")
     option(load, "--region", "AWS region (default: the boto3 chain)")
 
     query = commands.add_parser("query", help="run SQL on the local lake's master tables and _live views")
@@ -72,6 +71,13 @@ def build_parser() -> Parser:
 
     add_arguments(commands.add_parser("verify", help="compare each master table with its source table"))
     return parser
+
+
+def athena_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--athena` and where Athena runs: the same flags (and CDC_* variables) for every command that can use it."""
+    switch(parser, "--athena", what)
+    option(parser, "--workgroup", "Athena workgroup", default="primary")
+    option(parser, "--output", "Athena query results location: s3://bucket/prefix/")
 
 
 def _positive(raw: str, flag: str) -> float:
@@ -201,14 +207,34 @@ def command_load_export(args: argparse.Namespace) -> int:
     from cdc_streamer.position import BinlogPosition
     from cdc_streamer.settings import MySQLUrl, TableFilter
 
-    from .load_export import LoadSettings, load_export
-
     if not args.lake_dir:
         raise ConfigError("--lake-dir (CDC_LAKE_DIR) is required")
+    tables = TableFilter(include=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)"))
+    position = BinlogPosition.parse(args.position, flag="--position (CDC_POSITION)") if args.position else None
+    mysql_url = MySQLUrl.parse(args.mysql_url) if args.mysql_url else None
+    if args.athena:
+        from .load_athena import AthenaLoadSettings, load_export_athena
+
+        athena = AthenaLoadSettings(
+            export=args.export or "",
+            lake=args.lake_dir,
+            workgroup=args.workgroup,
+            output=args.output or "",
+            tables=tables,
+            position=position,
+            mysql_url=mysql_url,
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+        )
+        for loaded_on_athena in load_export_athena(athena):
+            print(loaded_on_athena.line(), flush=True)
+        return 0
+    from .load_export import LoadSettings, load_export
+
     if args.lake_dir.startswith("s3://"):
         raise ConfigError(
-            "--lake-dir (CDC_LAKE_DIR): load-export fills the local lake; for an s3:// lake run the Athena SQL of "
-            "cdc_lake.load_sql (docs/lake.md, Initial load)"
+            "--lake-dir (CDC_LAKE_DIR): without --athena load-export fills the local lake: give a directory, or add "
+            "--athena (CDC_ATHENA) to load an s3:// lake with Athena"
         )
     lake = Path(args.lake_dir)
     if lake.exists() and not lake.is_dir():
@@ -216,9 +242,9 @@ def command_load_export(args: argparse.Namespace) -> int:
     settings = LoadSettings(
         export=args.export or "",
         lake_dir=lake,
-        tables=TableFilter(include=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)")),
-        position=BinlogPosition.parse(args.position, flag="--position (CDC_POSITION)") if args.position else None,
-        mysql_url=MySQLUrl.parse(args.mysql_url) if args.mysql_url else None,
+        tables=tables,
+        position=position,
+        mysql_url=mysql_url,
         endpoint_url=args.endpoint_url,
         region=args.region,
     )

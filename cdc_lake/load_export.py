@@ -3,11 +3,12 @@
 Two phases. `plan_export` reads and checks everything first: the export's status, every selected table's status,
 partition directories and files, each Parquet file's columns and types against the table's type mappings, the
 master schema and primary key (ours: the `cdc` extras; a real Aurora export: `originalTypeMappings` and the key from
-the source through `--mysql-url`), the names, and the snapshot's binlog position. Any problem stops the command with
-one line before a single table is touched. Then `load_table` replaces each master table in ONE DuckDB transaction:
-drop and create it (`merge_sql.duckdb_table_ddl`), insert every row, write its watermark (`floor_order` = the
-snapshot's order) and clear its tombstones, and refresh its `_live` view when the lake has events. A failure or a
-kill inside leaves the previous master table as it was.
+the source through `--mysql-url`), the names, and the snapshot's binlog position (`check_export`, which the Athena
+load in `load_athena` runs too). Any problem stops the command with one line before a single table is touched.
+Then `load_table` replaces each master table in ONE DuckDB transaction: drop and create it
+(`merge_sql.duckdb_table_ddl`), insert every row, write its watermark (`floor_order` = the snapshot's order) and
+clear its tombstones, and refresh its `_live` view when the lake has events. A failure or a kill inside leaves the
+previous master table as it was.
 
 Rows go from Parquet to DuckDB a record batch at a time (`BATCH_ROWS`): each batch is handed to DuckDB as Arrow and
 converted there by SQL (`export_types`); only GEOMETRY is converted in Python (WKB -> WKT), per batch.
@@ -92,6 +93,7 @@ class FilePlan:
     path: str  # relative to the export directory
     columns: tuple[str, ...]  # Parquet column names, in master column order
     conversions: tuple[str, ...]
+    types: tuple[pa.DataType, ...] = ()  # the Parquet types, in master column order (the Athena staging table's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,24 +213,44 @@ def plan_table(files: ExportFiles, table: ExportTable, keys: KeySource | None) -
         path = f"{table.directory}/{relative}"
         schema = files.parquet_schema(path)
         check_columns(table, path, schema.names)
+        types = tuple(schema.field(column.name).type for column in master.columns)
         conversions = tuple(
-            check_conversion(table.name, sources[column.name], column.type, schema.field(column.name).type, path)
-            for column in master.columns
+            check_conversion(table.name, sources[column.name], column.type, kind, path)
+            for column, kind in zip(master.columns, types, strict=True)
         )
-        plans.append(FilePlan(path, tuple(column.name for column in master.columns), conversions))
+        plans.append(FilePlan(path, tuple(column.name for column in master.columns), conversions, types))
     return TablePlan(table, master, tuple(plans))
 
 
-def plan_export(files: ExportFiles, settings: LoadSettings, keys: KeySource | None) -> ExportPlan:
+def plan_export(
+    files: ExportFiles, wanted: TableFilter, given: BinlogPosition | None, keys: KeySource | None
+) -> ExportPlan:
     info, tables, recorded = read_export(files)
-    position = choose_position(recorded, settings.position)
+    position = choose_position(recorded, given)
     order = snapshot_order(position)
-    chosen = select_tables(tables, settings.tables)
+    chosen = select_tables(tables, wanted)
     blocked = blocked_tables((table.database, table.table) for table in chosen)
     if blocked:
         raise ConfigError(next(iter(blocked.values())))
     plans = tuple(plan_table(files, table, keys) for table in chosen)
     return ExportPlan(info, position, order, plans)
+
+
+def check_export(
+    files: ExportFiles,
+    wanted: TableFilter,
+    given: BinlogPosition | None,
+    mysql_url: MySQLUrl | None,
+    keys: KeySource | None = None,
+) -> ExportPlan:
+    """`plan_export` with the primary keys from `keys`, else (when given) from the source at `mysql_url`, connected
+    for the check only. Shared by the local load and the Athena load (`load_athena`)."""
+    source = SourceKeys(mysql_url) if keys is None and mysql_url is not None else None
+    try:
+        return plan_export(files, wanted, given, keys or source)
+    finally:
+        if source is not None:
+            source.close()
 
 
 # -- the primary key from the source --------------------------------------------------------------------------------
@@ -393,12 +415,7 @@ def load_export(settings: LoadSettings, keys: KeySource | None = None) -> list[L
     `keys` (default: the source at `settings.mysql_url`, if given) supplies the primary keys a real Aurora
     export does not record."""
     files = ExportFiles.open(settings.export, endpoint_url=settings.endpoint_url, region=settings.region)
-    source = SourceKeys(settings.mysql_url) if keys is None and settings.mysql_url is not None else None
-    try:
-        plan = plan_export(files, settings, keys or source)
-    finally:
-        if source is not None:
-            source.close()
+    plan = check_export(files, settings.tables, settings.position, settings.mysql_url, keys)
     settings.lake_dir.mkdir(parents=True, exist_ok=True)
     loaded = []
     with DuckDB(settings.lake_dir / LAKE_DATABASE) as engine:

@@ -1,7 +1,7 @@
 """Checkpoint stores: where the streamer remembers the position after the last acknowledged transaction.
 
-A small interface (`load`, `save`) with a registry: `file:PATH` (atomic replace, fsync'd) and `none`.
-The DynamoDB store with a single-writer lease plugs in here.
+A small interface (`load`, `save`) with a registry: `file:PATH` (atomic replace, fsync'd), `dynamodb:TABLE[/KEY]`
+(one item per pipeline, guarded by a single-writer lease: `checkpoint_dynamodb`) and `none`.
 """
 
 from __future__ import annotations
@@ -137,10 +137,16 @@ class FileCheckpointStore(NoLease):
 
 
 def open_store(spec: str) -> CheckpointStore:
-    """`file:PATH` or `none`."""
+    """`file:PATH`, `dynamodb:TABLE[/KEY]` (KEY names the pipeline, default `default`) or `none`."""
     kind, _, argument = spec.partition(":")
     if kind == "none" and not argument:
         return NoCheckpointStore()
     if kind == "file" and argument:
         return FileCheckpointStore(Path(argument))
-    raise ConfigError(f"--position-store (CDC_POSITION_STORE): expected file:PATH or none, got {spec!r}")
+    if kind == "dynamodb" and argument:
+        from .checkpoint_dynamodb import DynamoDBCheckpointStore  # boto3 only when this store is chosen
+
+        return DynamoDBCheckpointStore.from_spec(argument)
+    raise ConfigError(
+        f"--position-store (CDC_POSITION_STORE): expected file:PATH, dynamodb:TABLE[/KEY] or none, got {spec!r}"
+    )

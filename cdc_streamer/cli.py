@@ -17,11 +17,14 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .checkpoint import open_store
-from .errors import CdcError, ConfigError
+from .errors import CdcError, ConfigError, RuntimeFailure
+from .heartbeat import parse_heartbeat_table
+from .logs import configure_logging as configure_log_output
+from .logs import redactor
 from .partition import CHOICES, partitioner
 from .position import BinlogPosition
 from .preflight import read_facts, run_checks
-from .settings import MIB, KinesisSettings, LakeSettings, MySQLUrl, StreamerSettings, TableFilter
+from .settings import MIB, KinesisSettings, LakeSettings, MonitoringSettings, MySQLUrl, StreamerSettings, TableFilter
 from .snapshot import DEFAULT_CHUNK_ROWS, SnapshotSettings, take_snapshot
 from .snapshot_output import read_recorded_position
 from .snapshot_progress import Progress
@@ -31,6 +34,8 @@ from .streamer import Streamer
 PROG = "cdc-streamer"
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_SECONDS = 1.0
+DEFAULT_METRICS_PORT = 9100  # where `health` looks when neither --url nor CDC_METRICS_PORT says
+LOG_LEVELS = ("debug", "info", "warning", "error")
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 
@@ -121,7 +126,8 @@ def build_parser() -> Parser:
         "with --sink lake, --lake-buffer-seconds)",
     )
     option(run, "--max-inflight-rows", "rows sent but not acknowledged before the streamer waits", default="10000")
-    option(run, "--log-level", "debug | info | warning | error", default="info")
+    monitoring_options(run)
+    log_options(run)
 
     snapshot = commands.add_parser(
         "snapshot", help="consistent snapshot of tables + its binlog position, in the export layout"
@@ -133,7 +139,7 @@ def build_parser() -> Parser:
     option(snapshot, "--export-id", "the export's name (default: cdc-snapshot-<UTC yyyymmddThhmmssZ>)")
     option(snapshot, "--endpoint-url", "S3 endpoint for an s3:// --out (VPC endpoint, or a local stand-in)")
     option(snapshot, "--region", "AWS region for an s3:// --out (default: the boto3 chain, e.g. AWS_REGION)")
-    option(snapshot, "--log-level", "debug | info | warning | error", default="info")
+    log_options(snapshot)
 
     check = commands.add_parser("check", help="preflight: is the source usable? (exit 3 when not)")
     connection_options(check)
@@ -142,7 +148,56 @@ def build_parser() -> Parser:
 
     position = commands.add_parser("position", help="print the stored checkpoint")
     store_option(position)
+
+    health = commands.add_parser("health", help="ask a running streamer's /healthcheck (exit 0 healthy, 1 not)")
+    option(
+        health,
+        "--url",
+        "the health endpoint (default http://127.0.0.1:<CDC_METRICS_PORT or 9100>/healthcheck)",
+    )
+    option(health, "--timeout", "seconds to wait for the answer", default="5")
     return parser
+
+
+def log_options(parser: argparse.ArgumentParser) -> None:
+    option(parser, "--log-level", "debug | info | warning | error", default="info")
+    option(
+        parser, "--log-format", "text | json (one JSON object per line, for CloudWatch and the like)", default="text"
+    )
+
+
+def monitoring_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("monitoring")
+    option(group, "--metrics-port", "serve /metrics (Prometheus) and /healthcheck on this port (default: off)")
+    option(group, "--metrics-address", "the address the metrics server listens on", default="0.0.0.0")
+    option(
+        group,
+        "--health-stall-seconds",
+        "/healthcheck answers 503 when the server's binlog moved on and the streamer read nothing for this long",
+        default="60",
+    )
+    option(
+        group,
+        "--heartbeat-table",
+        "write a heartbeat row to db.table every --heartbeat-interval and measure lag by it even when the source "
+        "is idle (needs CREATE once, then INSERT, UPDATE on that table; default: off)",
+    )
+    option(group, "--heartbeat-interval", "seconds between heartbeat writes", default="1")
+
+
+def monitoring_settings(args: argparse.Namespace) -> MonitoringSettings:
+    port = None
+    if args.metrics_port not in (None, ""):
+        port = _number(args, "metrics_port", int, 1)
+        if port > 65535:
+            raise ConfigError(f"--metrics-port (CDC_METRICS_PORT): expected a port 1-65535, got {port}")
+    return MonitoringSettings(
+        metrics_port=port,
+        metrics_address=args.metrics_address,
+        stall_seconds=_number(args, "health_stall_seconds", float, 1.0),
+        heartbeat_table=parse_heartbeat_table(args.heartbeat_table),
+        heartbeat_interval=_number(args, "heartbeat_interval", float, 0.1),
+    )
 
 
 def kinesis_options(parser: argparse.ArgumentParser) -> None:
@@ -221,11 +276,49 @@ def heartbeat_seconds(lake: LakeSettings | None) -> float:
 
 
 def connection_options(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--mysql-url", "source server: mysql://user:password@host:port")
+    option(
+        parser,
+        "--mysql-url",
+        "source server: mysql://user:password@host:port (with --mysql-secret-arn, mysql://host:port or nothing)",
+    )
+    option(
+        parser,
+        "--mysql-secret-arn",
+        "read the user and password (and host/port if the URL has none) from this AWS Secrets Manager secret "
+        "(RDS JSON: username, password, host, port); read again when the server refuses them (rotation)",
+    )
+
+
+def mysql_source(args: argparse.Namespace) -> tuple[MySQLUrl, Callable[[], MySQLUrl | None] | None]:
+    """The source URL, and with --mysql-secret-arn a function that re-reads the secret (None: unchanged).
+    Every password is registered with the log redactor before anything can log it."""
+    arn = getattr(args, "mysql_secret_arn", None)
+    if not arn:
+        url = MySQLUrl.parse(args.mysql_url)
+        redactor().add(url.password)
+        return url, None
+    from .mysql_secret import SecretCredentialsProvider, resolve_mysql_url
+
+    provider = SecretCredentialsProvider(arn)
+
+    def current() -> MySQLUrl:
+        credentials = provider.current()
+        redactor().add(credentials.password)
+        return MySQLUrl.parse(resolve_mysql_url(args.mysql_url, credentials), flag="--mysql-secret-arn")
+
+    def refreshed() -> MySQLUrl | None:
+        return current() if provider.refresh() else None
+
+    return current(), refreshed
 
 
 def store_option(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--position-store", "where the checkpoint lives: file:PATH | none", default="none")
+    option(
+        parser,
+        "--position-store",
+        "where the checkpoint lives: file:PATH | dynamodb:TABLE[/KEY] (with a single-writer lease) | none",
+        default="none",
+    )
 
 
 def _number(args: argparse.Namespace, name: str, convert: Callable[[str], Any], minimum: float) -> Any:
@@ -246,7 +339,7 @@ def _position(args: argparse.Namespace, name: str) -> BinlogPosition | None:
     return BinlogPosition.parse(raw, flag=f"{flag} ({env_name(flag)})") if raw else None
 
 
-def settings_from(args: argparse.Namespace) -> StreamerSettings:
+def settings_from(args: argparse.Namespace, mysql: MySQLUrl | None = None) -> StreamerSettings:
     if args.start_position and args.start_gtid:
         raise ConfigError("--start-position and --start-gtid are exclusive: give one")
     from_snapshot = getattr(args, "from_snapshot", None)
@@ -261,7 +354,7 @@ def settings_from(args: argparse.Namespace) -> StreamerSettings:
         ).position
     lake = lake_settings(args)
     return StreamerSettings(
-        mysql=MySQLUrl.parse(args.mysql_url),
+        mysql=mysql or MySQLUrl.parse(args.mysql_url),
         server_id=_number(args, "server_id", int, 1),
         sink=args.sink,
         file=Path(args.file) if args.file else None,
@@ -284,12 +377,14 @@ def settings_from(args: argparse.Namespace) -> StreamerSettings:
         heartbeat_seconds=heartbeat_seconds(lake),
         kinesis=kinesis_settings(args),
         lake=lake,
+        monitoring=monitoring_settings(args),
     )
 
 
 def command_run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    stats = Streamer(settings).run()
+    url, refresh = mysql_source(args)
+    settings = settings_from(args, url)
+    stats = Streamer(settings, refresh_credentials=refresh).run()
     rate = stats.rows / stats.seconds if stats.seconds else 0.0
     logging.getLogger(PROG).info(
         "stopped: %d rows in %d transactions, %.1fs, %.0f rows/s, %d reconnects",
@@ -304,7 +399,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_snapshot(args: argparse.Namespace) -> int:
     settings = SnapshotSettings(
-        mysql=MySQLUrl.parse(args.mysql_url),
+        mysql=mysql_source(args)[0],
         out=args.out or "",
         tables=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)"),
         chunk_rows=_number(args, "chunk_rows", int, 1),
@@ -321,7 +416,7 @@ def command_snapshot(args: argparse.Namespace) -> int:
 
 
 def command_check(args: argparse.Namespace) -> int:
-    url = MySQLUrl.parse(args.mysql_url)
+    url = mysql_source(args)[0]
     store = open_store(args.position_store)
     position = _position(args, "start_position")
     stored = store.load()
@@ -349,20 +444,53 @@ def command_position(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_health(args: argparse.Namespace) -> int:
+    url = args.url or f"http://127.0.0.1:{os.environ.get('CDC_METRICS_PORT') or DEFAULT_METRICS_PORT}/healthcheck"
+    status, document = fetch_health(url, _number(args, "timeout", float, 0.1))
+    reasons = "; ".join(document.get("reasons") or [])
+    lag = document.get("replication_lag_seconds")
+    lag_text = f", lag {lag:.1f} s" if isinstance(lag, int | float) else ""
+    print(
+        f"{document.get('status', status)}: read {document.get('read_position')}{lag_text}"
+        + (f": {reasons}" if reasons else "")
+    )
+    return 0 if status == 200 else 1
+
+
+def fetch_health(url: str, timeout: float) -> tuple[int, dict[str, Any]]:
+    """GET the health endpoint: (HTTP status, its JSON document). Unreachable is a RuntimeFailure (exit 1)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise RuntimeFailure(f"health: cannot reach {url}: {reason}") from None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = {}
+    return status, document if isinstance(document, dict) else {}
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": command_run,
     "snapshot": command_snapshot,
     "check": command_check,
     "position": command_position,
+    "health": command_health,
 }
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    if level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level (CDC_LOG_LEVEL): one of {' | '.join(LOG_LEVELS)}, got {level!r}")
+    configure_log_output(level.lower(), log_format)
     logging.getLogger("pymysqlreplication").setLevel(logging.WARNING)
 
 
@@ -380,20 +508,24 @@ def run_command(
         configure(args)
         return commands[args.command](args)
     except CdcError as error:
-        print(f"{prog}: {error.message}", file=sys.stderr)
+        print(f"{prog}: {redactor().redact(error.message)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         if os.environ.get("CDC_DEBUG") in TRUE:
-            traceback.print_exc()
-        print(f"{prog}: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+            print(redactor().redact(traceback.format_exc()), file=sys.stderr, end="")
+        print(f"{prog}: internal error: {type(error).__name__}: {redactor().redact(str(error))}", file=sys.stderr)
         return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_command(
-        PROG, build_parser, COMMANDS, argv, lambda args: configure_logging(getattr(args, "log_level", "info"))
+        PROG,
+        build_parser,
+        COMMANDS,
+        argv,
+        lambda args: configure_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text")),
     )
 
 

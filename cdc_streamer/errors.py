@@ -2,6 +2,7 @@
 
     CdcError                      one-line message, exit code
      ├── ConfigError              2  usage or configuration is wrong: a flag, a URL, a path, a filter
+     │    └── CredentialsRejected     the server refused the user name or password (a rotated secret is re-read)
      ├── SourceUnusable           3  the server cannot be streamed as configured (binlog off, grants, purged file)
      ├── RuntimeFailure           1  something failed while running (a sink gave up, too many reconnects)
      └── TransientError           -  retried with bounded backoff and jitter; escalates to RuntimeFailure
@@ -25,6 +26,10 @@ class CdcError(Exception):
 
 class ConfigError(CdcError):
     exit_code = 2
+
+
+class CredentialsRejected(ConfigError):
+    """Access denied for the user (MySQL error 1045): a wrong password, or one rotated since it was read."""
 
 
 class SourceUnusable(CdcError):

@@ -89,6 +89,7 @@ class ReaderOptions:
     output_schema: bool = True
     end_position: BinlogPosition | None = None
     max_reconnects: int = 10
+    heartbeat_table: tuple[str, str] | None = None  # `--heartbeat-table`: rows read for lag, never emitted
 
 
 class BinlogReader:
@@ -103,6 +104,7 @@ class BinlogReader:
         forget_table: Callable[[str, str | None], None] = lambda db, table: None,
         session_factory: Callable[[MySQLUrl, StartPoint, SessionOptions], ReplicationSession] = ReplicationSession,
         stop_requested: Callable[[], bool] = lambda: False,
+        on_heartbeat: Callable[[dict[str, Any]], None] = lambda row: None,
     ) -> None:
         self.url = url
         self.resume = start
@@ -115,6 +117,11 @@ class BinlogReader:
         self._schemas: dict[TableKey, Definition] = {}  # the last definition emitted per table
         self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
         self.reconnects = 0
+        self._on_heartbeat = on_heartbeat
+        # Read by the metrics/health thread: plain attributes, each written by this thread only.
+        self.connected = False
+        self.last_event_timestamp: int | None = None  # the header timestamp (seconds) of the last event read
+        self.read_at: tuple[str, int] | None = None  # (file, end offset) of the last binlog event read
 
     def transactions(self) -> Iterator[Transaction | None]:
         failures = 0
@@ -124,6 +131,7 @@ class BinlogReader:
             except ConnectionLost as error:
                 failures = self._back_off(failures, error)
                 continue
+            self.connected = True
             try:
                 for item in self._read(session):
                     if item is not None:
@@ -134,8 +142,10 @@ class BinlogReader:
                         return
                 return  # the server said end of binlog (non-blocking mode)
             except ConnectionLost as error:
+                self.connected = False  # before the back-off: /healthcheck says so while it waits
                 failures = self._back_off(failures, error)
             finally:
+                self.connected = False
                 session.close()
 
     def _reached_end(self, position: BinlogPosition | None) -> bool:
@@ -170,6 +180,8 @@ class BinlogReader:
                 continue
             if end == 0:
                 continue  # an artificial event the server made up for this session
+            self.last_event_timestamp = event.timestamp
+            self.read_at = (file, end)
             start = BinlogPosition(file, end - event.packet.event_size)
             if isinstance(event, MariadbGtidEvent | GtidEvent):
                 gtid = event.gtid
@@ -228,6 +240,10 @@ class BinlogReader:
 
     def _on_rows(self, txn: _OpenTransaction, event: RowsEvent) -> None:
         database, table = event.schema, event.table
+        if (database, table) == self.options.heartbeat_table:
+            for row in event.rows:
+                self._on_heartbeat(row.get("after_values") or row.get("values") or {})
+            return  # the streamer's own heartbeat writes: measured, never emitted
         if not self.options.filter.wants(database, table):
             return  # never decoded: the library decodes rows lazily
         converter = self._converter(event)

@@ -37,7 +37,7 @@ from pymysqlreplication.packet import BinLogPacketWrapper
 from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
 from . import library_fixes  # noqa: F401 - repairs the library's column decoders on import
-from .errors import ConnectionLost, RuntimeFailure, SourceUnusable
+from .errors import ConnectionLost, CredentialsRejected, RuntimeFailure, SourceUnusable
 from .position import BinlogPosition
 from .settings import MySQLUrl
 from .source import connection_arguments, describe_connect_error
@@ -50,7 +50,8 @@ BINLOG_SEND_ANNOTATE_ROWS_EVENT = 0x02
 BINLOG_THROUGH_GTID = 0x04
 
 ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236
-ACCESS_DENIED = (1045, 1227, 1044)
+ER_ACCESS_DENIED_FOR_USER = 1045
+ACCESS_DENIED = (1227, 1044)
 
 EVENTS = frozenset(
     {
@@ -219,6 +220,8 @@ def _classify(error: BaseException, start: StartPoint) -> Exception:
     text = str(error.args[1]) if isinstance(error, pymysql.err.MySQLError) and len(error.args) > 1 else str(error)
     if code == ER_MASTER_FATAL_ERROR_READING_BINLOG:
         return SourceUnusable(f"the server cannot send the binlog from {start}: {text}")
+    if code == ER_ACCESS_DENIED_FOR_USER:
+        return CredentialsRejected(f"replication refused: {text}: check the user and password")
     if code in ACCESS_DENIED:
         return SourceUnusable(f"replication refused: {text}: GRANT REPLICATION SLAVE ON *.* TO the streamer's user")
     return ConnectionLost(f"replication connection lost ({text or type(error).__name__})")

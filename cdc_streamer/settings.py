@@ -185,6 +185,18 @@ class LakeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitoringSettings:
+    """`--metrics-port` (None: no HTTP server), `--health-stall-seconds`, `--heartbeat-table`."""
+
+    metrics_port: int | None = None
+    metrics_address: str = "0.0.0.0"
+    stall_seconds: float = 60.0
+    heartbeat_table: tuple[str, str] | None = None
+    heartbeat_interval: float = 1.0
+    progress_seconds: float = 60.0  # a "progress" log line (read position, lag) this often
+
+
+@dataclass(frozen=True, slots=True)
 class StreamerSettings:
     mysql: MySQLUrl
     server_id: int
@@ -207,3 +219,4 @@ class StreamerSettings:
     max_reconnects: int = 10
     kinesis: KinesisSettings | None = None
     lake: LakeSettings | None = None
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)

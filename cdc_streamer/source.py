@@ -13,7 +13,7 @@ from typing import Any
 
 import pymysql
 
-from .errors import ConfigError, ConnectionLost, RuntimeFailure
+from .errors import ConfigError, ConnectionLost, CredentialsRejected, RuntimeFailure
 from .position import BinlogPosition
 from .settings import MySQLUrl
 
@@ -43,7 +43,12 @@ def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dic
 def describe_connect_error(url: MySQLUrl, error: pymysql.err.MySQLError) -> Exception:
     """A pymysql connect failure -> one of our errors with a message that says what to change."""
     code = error.args[0] if error.args else None
-    if code in (ER_ACCESS_DENIED, ER_DBACCESS_DENIED):
+    if code == ER_ACCESS_DENIED:
+        return CredentialsRejected(
+            f"access denied for user {url.user!r} at {url.address}: check the user and password in --mysql-url "
+            "(or the secret of --mysql-secret-arn)"
+        )
+    if code == ER_DBACCESS_DENIED:
         return ConfigError(
             f"access denied for user {url.user!r} at {url.address}: check the user and password in --mysql-url"
         )

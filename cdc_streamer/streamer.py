@@ -9,19 +9,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
 from .checkpoint import Checkpoint, CheckpointStore, open_store
-from .errors import ConfigError, SourceUnusable
+from .errors import ConfigError, ConnectionLost, CredentialsRejected, SourceUnusable
+from .heartbeat import HeartbeatWriter
+from .monitor import RunMonitor, ServerProbe, probe_interval
 from .preflight import check_position_available, read_facts, run_checks
 from .reader import BinlogReader, ReaderOptions, Transaction
-from .replication import SessionOptions, StartPoint
-from .settings import StreamerSettings
+from .replication import ReplicationSession, SessionOptions, StartPoint
+from .settings import MySQLUrl, StreamerSettings
 from .sinks import Sink, open_sink
 from .source import Source
 
@@ -88,6 +91,11 @@ class StopSignal:
 
     @contextmanager
     def installed(self) -> Iterator[StopSignal]:
+        """Handle the signals while streaming; in another thread than the main one (an embedding program, a test)
+        signals cannot be handled there, and setting `requested` is the way to stop."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
         previous = {sig: signal.signal(sig, self) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             yield self
@@ -124,29 +132,90 @@ def validate_filter(settings: StreamerSettings, source: Source) -> None:
                 raise ConfigError(f"{flag}: table {database}.{table} does not exist on the source")
 
 
+CredentialsRefresh = Callable[[], MySQLUrl | None]
+
+
 class Streamer:
-    def __init__(self, settings: StreamerSettings, sink: Sink | None = None, store: CheckpointStore | None = None):
+    """`refresh_credentials`, when given (`--mysql-secret-arn`), re-reads the credentials after the server refused
+    them and returns the new URL, or None when they have not changed."""
+
+    def __init__(
+        self,
+        settings: StreamerSettings,
+        sink: Sink | None = None,
+        store: CheckpointStore | None = None,
+        refresh_credentials: CredentialsRefresh | None = None,
+    ):
         self.settings = settings
         self.store = store if store is not None else open_store(settings.position_store)
         self._sink = sink
         self.stop = StopSignal()
         self.stats = RunStats()
+        self.url = settings.mysql
+        self._refresh_credentials = refresh_credentials
+        self.monitor = RunMonitor(settings.monitoring.stall_seconds)
+        self._leased = False
 
     def run(self) -> RunStats:
         settings = self.settings
-        sink = self._sink if self._sink is not None else open_sink(settings)
-        try:
+        with ExitStack() as stack:
+            monitoring = settings.monitoring
+            if monitoring.metrics_port is not None:
+                from .metrics import MetricsServer  # prometheus-client only when asked for
+
+                server = MetricsServer(self.monitor, monitoring.metrics_port, monitoring.metrics_address)
+                stack.callback(server.close)
+                server.start()
+            sink = self._sink if self._sink is not None else open_sink(settings)
+            stack.callback(sink.close)
+            self.monitor.sink, self.monitor.sink_name = sink, settings.sink
+            stack.callback(self._release)
             return self._run(sink)
-        finally:
-            sink.close()
+        raise AssertionError("unreachable")  # ExitStack never swallows: mypy needs the return
+
+    def _connect(self) -> Source:
+        try:
+            return Source(self.url)
+        except CredentialsRejected:
+            if not self._renew_url():
+                raise
+            return Source(self.url)
+
+    def _session(self, url: MySQLUrl, start: StartPoint, options: SessionOptions) -> ReplicationSession:
+        """The reader's sessions: after a refused login, re-read the secret; if it has not changed yet (a rotation
+        half-way), let the reader back off and retry like any lost connection."""
+        try:
+            return ReplicationSession(self.url, start, options)
+        except CredentialsRejected as error:
+            if self._refresh_credentials is None:
+                raise
+            if not self._renew_url():
+                raise ConnectionLost(f"{error.message}; the secret has not changed yet") from None
+            return ReplicationSession(self.url, start, options)
+
+    def _renew_url(self) -> bool:
+        fresh = self._refresh_credentials() if self._refresh_credentials is not None else None
+        if fresh is None:
+            return False
+        log.warning("the source refused the credentials; read them again from the secret and reconnecting")
+        self.url = fresh
+        return True
+
+    def _release(self) -> None:
+        if self._leased:
+            self._leased = False
+            self.store.release()
 
     def _run(self, sink: Sink) -> RunStats:
         settings = self.settings
-        with Source(settings.mysql) as source:
+        with self._connect() as source:
             facts = read_facts(source)
             problems = run_checks(facts)
             if problems:
                 raise SourceUnusable("; ".join(str(problem) for problem in problems))
+            if not settings.replay:
+                self.store.acquire()  # before reading the checkpoint: a second streamer stops here
+                self._leased = True
             start = resolve_start(settings, self.store.load(), source)
             if (problem := check_position_available(facts, start.position)) is not None:
                 raise SourceUnusable(str(problem))
@@ -162,8 +231,9 @@ class Streamer:
             )
             if start.position is not None:
                 self._save(Checkpoint(start.position, start.gtid, server_id))
+            monitoring = settings.monitoring
             reader = BinlogReader(
-                settings.mysql,
+                self.url,
                 start,
                 ReaderOptions(
                     session=SessionOptions(
@@ -180,14 +250,28 @@ class Streamer:
                     output_schema=settings.output_schema,
                     end_position=settings.end_position,
                     max_reconnects=settings.max_reconnects,
+                    heartbeat_table=monitoring.heartbeat_table,
                 ),
                 json_columns=source.json_columns,
                 forget_table=source.forget_table,
+                session_factory=self._session,
                 stop_requested=lambda: self.stop.requested,
+                on_heartbeat=self.monitor.on_heartbeat,
             )
+            self.monitor.reader = reader
             began = time.monotonic()
             try:
-                with self.stop.installed():
+                with self.stop.installed(), ExitStack() as helpers:
+                    probe = ServerProbe(lambda: self.url, self.monitor, probe_interval(monitoring.stall_seconds))
+                    probe.progress_seconds = monitoring.progress_seconds
+                    helpers.callback(probe.stop)
+                    probe.start()
+                    if monitoring.heartbeat_table is not None:
+                        writer = HeartbeatWriter(
+                            self.url, monitoring.heartbeat_table, settings.server_id, monitoring.heartbeat_interval
+                        )
+                        helpers.callback(writer.stop)
+                        writer.start()
                     self._loop(reader, sink, server_id)
             finally:
                 self.stats.seconds = time.monotonic() - began
@@ -209,6 +293,7 @@ class Streamer:
 
     def _consume(self, reader: BinlogReader, sink: Sink, inflight: Inflight, server_id: int) -> None:
         last_flush = time.monotonic()
+        monitor = self.monitor
         for txn in reader.transactions():
             if txn is not None:
                 entry = inflight.add(txn, len(txn.events))
@@ -216,6 +301,10 @@ class Streamer:
                     sink.send(txn.events, entry.ack)
                     self.stats.rows += len(txn.events)
                 self.stats.transactions += 1
+                monitor.on_transaction(txn.events)
+                monitor.on_inflight(inflight.rows, len(inflight))
+            elif self._leased:
+                self.store.renew()  # idle: keep the lease (the store renews at most every third of it)
             due = time.monotonic() - last_flush >= self.settings.flush_interval
             if inflight.rows >= self.settings.max_inflight_rows or (len(inflight) and (due or txn is None)):
                 self._flush(sink, inflight, server_id)
@@ -227,6 +316,9 @@ class Streamer:
     def _flush(self, sink: Sink, inflight: Inflight, server_id: int) -> None:
         sink.flush()
         self._checkpoint(inflight, server_id)
+        self.monitor.on_inflight(inflight.rows, len(inflight))
+        if self._leased:
+            self.store.renew()
 
     def _checkpoint(self, inflight: Inflight, server_id: int) -> None:
         """Move the checkpoint to the end of the acknowledged prefix, if it grew."""
@@ -237,3 +329,4 @@ class Streamer:
     def _save(self, checkpoint: Checkpoint) -> None:
         if not self.settings.replay:
             self.store.save(checkpoint)
+            self.monitor.on_checkpoint(checkpoint)

@@ -117,7 +117,7 @@ def test_a_300000_row_backlog_is_read_to_the_end_exactly_once(
     update = [e for e in events if e["type"] == "update"]
     assert all(e["old"] == {"amount": e["data"]["amount"] - 1} for e in update)
     print(f"\n300,000-row catch-up to the file sink: {seconds:.1f}s wall, {TOTAL_ROWS / seconds:,.0f} rows/s")
-    print(re.sub(r"^.*INFO cdc-streamer: ", "", result.stderr.strip().splitlines()[-1]))
+    print(re.sub(r"^.*info cdc-streamer ", "", result.stderr.strip().splitlines()[-1]))
 
 
 def binlog_dump_threads(mariadb: LocalMariaDB) -> list[int]:

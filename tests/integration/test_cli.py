@@ -20,7 +20,7 @@ SetVariable = Callable[[str, str], None]
 
 def assert_one_line_error(result: object, code: int, *fragments: str) -> None:
     stderr = getattr(result, "stderr", "")
-    lines = [line for line in stderr.splitlines() if " INFO " not in line]
+    lines = [line for line in stderr.splitlines() if " info " not in line]
     assert getattr(result, "returncode", None) == code, stderr
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr

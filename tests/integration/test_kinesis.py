@@ -276,7 +276,7 @@ def test_bad_kinesis_input_is_one_line_exit_2_and_nothing_checkpointed(
     store = tmp_path / "checkpoint.json"
     args = ["run", "--mysql-url", mariadb.url(), "--sink", "kinesis", "--endpoint-url", aws]
     result = run_cli(*args, "--position-store", f"file:{store}", *extra, env=env, timeout=60)
-    lines = [line for line in result.stderr.splitlines() if " INFO " not in line]
+    lines = [line for line in result.stderr.splitlines() if " info " not in line]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and fragment in lines[0], result.stderr
     assert not store.exists()

@@ -416,8 +416,8 @@ def test_open_store_none() -> None:
     assert isinstance(open_store("none"), NoCheckpointStore)
 
 
-@pytest.mark.parametrize("spec", ["", "junk", "file:", "file", "none:x", "dynamodb:table", "FILE:/tmp/x"])
+@pytest.mark.parametrize("spec", ["", "junk", "file:", "file", "none:x", "dynamodb:", "FILE:/tmp/x"])
 def test_open_store_junk_is_a_config_error(spec: str) -> None:
-    with pytest.raises(ConfigError, match="expected file:PATH or none") as caught:
+    with pytest.raises(ConfigError, match=r"expected file:PATH, dynamodb:TABLE\[/KEY\] or none") as caught:
         open_store(spec)
     assert repr(spec) in caught.value.message
