@@ -169,9 +169,9 @@ class Streamer:
             sink = self._sink if self._sink is not None else open_sink(settings)
             stack.callback(sink.close)
             self.monitor.sink, self.monitor.sink_name = sink, settings.sink
-            stack.callback(self._release)
-            return self._run(sink)
-        raise AssertionError("unreachable")  # ExitStack never swallows: mypy needs the return
+            stack.callback(self._release)  # runs first: the lease goes once the sink has flushed
+            self._run(sink)
+        return self.stats
 
     def _connect(self) -> Source:
         try:
@@ -206,7 +206,7 @@ class Streamer:
             self._leased = False
             self.store.release()
 
-    def _run(self, sink: Sink) -> RunStats:
+    def _run(self, sink: Sink) -> None:
         settings = self.settings
         with self._connect() as source:
             facts = read_facts(source)
@@ -276,7 +276,6 @@ class Streamer:
             finally:
                 self.stats.seconds = time.monotonic() - began
                 self.stats.reconnects = reader.reconnects
-        return self.stats
 
     def _loop(self, reader: BinlogReader, sink: Sink, server_id: int) -> None:
         inflight = Inflight()

@@ -199,4 +199,4 @@ class LakeStack(cdk.Stack):
 
     def objects_arn(self, prefix: str = "") -> str:
         """The ARN of the bucket's objects under `prefix` (all objects when empty)."""
-        return self.bucket.arn_for_objects(f"{prefix}*")
+        return str(self.bucket.arn_for_objects(f"{prefix}*"))
