@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install mariadb lint typecheck unit integration test demo synth clean
+.PHONY: install mariadb lint typecheck unit integration test chaos demo synth clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ integration: $(STAMP) mariadb
 
 test: $(STAMP) mariadb lint typecheck
 	$(BIN)/pytest -q
+
+# The fault tests at a larger size than `make test` runs them (each prints its figures).
+chaos: $(STAMP) mariadb
+	CDC_CHAOS_KILLS=$${CDC_CHAOS_KILLS:-200} $(BIN)/pytest -q -s tests/integration/test_faults.py
 
 # The whole pipeline on one machine: a private MariaDB under .demo/ (wiped at each run), sample data, snapshot,
 # load, the streamer with the embedded lake sink, a live workload, merge, verify, latency and answers.
