@@ -1,6 +1,7 @@
-"""Fault tests, bounded for `make test`: the real streamer SIGKILLed at random moments while a randomized workload
-(transactions of 1 to 1,000 rows: inserts, updates, deletes) keeps writing; then it catches up, the lake is
-compacted and `cdc-lake verify` must find master == source. Prints rows lost (must be 0) and duplicates delivered.
+"""Fault tests, bounded for `make test`, while a randomized workload (transactions of 1 to 1,000 rows: inserts,
+updates, deletes) keeps writing: the real streamer SIGKILLed at random moments, then caught up, compacted and
+verified (master == source); the replication connection dropped, stalled, half-closed and refused by the project's
+TCP fault proxy. Each prints rows lost (must be 0), duplicates delivered and the recovery time.
 
 `CDC_CHAOS_KILLS` (default 20) sets the number of kills; `make chaos` runs more."""
 
@@ -16,8 +17,12 @@ from collections import Counter
 from pathlib import Path
 
 from cdc_streamer.local_mariadb import LocalMariaDB
+from cdc_streamer.settings import MySQLUrl, TableFilter
+from cdc_streamer.sinks.memory import MemorySink
+from cdc_streamer.streamer import Streamer
 
-from .support import Database, run_cli, start_cli, stop_process
+from .support import Database, run_cli, settings_for, start_cli, stop_process
+from .tcp_proxy import FaultProxy
 from .test_lake_delivery import lake_rows
 from .test_lake_sink import checkpoint_position, lake_sink_run, streamed_keys
 
@@ -138,3 +143,80 @@ def test_sigkill_the_streamer_at_random_moments_loses_nothing(
         "verify", "--mysql-url", mariadb.url(), "--lake-dir", str(lake), "--tables", f"{db.name}.*", cli="cdc_lake"
     )
     assert verified.returncode == 0, f"seed {seed}:\n{verified.stdout}{verified.stderr}"
+
+
+def test_dropped_stalled_and_half_closed_connections_lose_nothing(
+    mariadb: LocalMariaDB, db: Database, tmp_path: Path
+) -> None:
+    """The streamer reads through the project's fault proxy, which drops, stalls and half-closes its connections
+    and refuses reconnects for a while; every row event arrives, and the reconnects stay bounded."""
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    print(f"\nseed {seed}")
+    db.execute("CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT, note VARCHAR(40))")
+    start = db.position()
+    proxy = FaultProxy(("127.0.0.1", mariadb.port))
+    url = MySQLUrl.parse(mariadb.url().replace(f":{mariadb.port}", f":{proxy.port}"))
+    sink = MemorySink()
+    settings = settings_for(
+        mariadb, mysql=url, start_position=start, filter=TableFilter(include=((db.name, "*"),)),
+        read_timeout=2.0, max_reconnects=50, output_schema=False,
+    )  # fmt: skip
+    streamer = Streamer(settings, sink=sink)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            streamer.run()
+        except BaseException as error:  # noqa: BLE001 - asserted below
+            failures.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    workload = RandomTransactions(mariadb, db.name, seed)
+    faults: Counter[str] = Counter()
+    try:
+        thread.start()
+        workload.start()
+        for _ in range(15):
+            time.sleep(rng.uniform(0.3, 1.0))
+            fault = rng.choice(["drop", "stall", "half-close", "refuse"])
+            faults[fault] += 1
+            if fault == "drop":
+                proxy.drop()
+            elif fault == "half-close":
+                proxy.half_close()
+            elif fault == "stall":  # longer than the read timeout: the reader must notice and reconnect
+                proxy.flowing.clear()
+                time.sleep(2.5)
+                proxy.drop()
+                proxy.flowing.set()
+            else:
+                proxy.refusing.set()
+                proxy.drop()
+                time.sleep(rng.uniform(0.5, 1.5))
+                proxy.refusing.clear()
+    finally:
+        workload.finish()
+    end = db.position()
+    expected = {(position, xoffset) for _, position, xoffset in streamed_keys(mariadb, db, start, end)}
+    began = time.monotonic()
+    try:
+        while not expected <= {(str(e.position), e.xoffset) for e in list(sink.events)}:
+            assert time.monotonic() - began < 120 and not failures, f"seed {seed}: not all events arrived {failures}"
+            time.sleep(0.2)
+        recovered = time.monotonic() - began
+    finally:
+        streamer.stop.requested = True
+        thread.join(timeout=60)
+        proxy.close()
+    assert not failures, failures
+    delivered = Counter((str(e.position), e.xoffset) for e in sink.events)
+    duplicates = sum(delivered.values()) - len(delivered)
+    print(
+        f"{sum(faults.values())} network faults ({dict(faults)}) during {workload.transactions} transactions: "
+        f"rows lost {len(expected - set(delivered))}, duplicates delivered {duplicates}, "
+        f"{streamer.stats.reconnects} reconnects, {proxy.connections} connections, caught up "
+        f"{recovered:.1f} s after the last fault"
+    )
+    assert set(delivered) == expected
+    assert streamer.stats.reconnects <= 4 * sum(faults.values()), "reconnects must stay bounded"

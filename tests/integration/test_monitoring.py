@@ -3,7 +3,6 @@ connection is cut (through a TCP proxy) and when the streamer stalls behind a mo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import socket
@@ -25,6 +24,7 @@ from cdc_streamer.sinks import Ack
 from cdc_streamer.streamer import Streamer
 
 from .support import Database, file_sink_run, run_cli, settings_for, start_cli
+from .tcp_proxy import FaultProxy
 
 
 def get(url: str) -> tuple[int, str]:
@@ -136,59 +136,6 @@ def test_health_command_without_a_streamer_and_a_port_in_use(mariadb: LocalMaria
     )
 
 
-class Proxy:
-    """A TCP forwarder to the server that can be cut (every connection closed, new ones dropped) and restored."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.cut = threading.Event()
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.cut.is_set():
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-                end.close()
-
-    def sever(self) -> None:
-        self.cut.set()
-        with self.lock:
-            for end in self.sockets:
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-            self.sockets.clear()
-
-    def close(self) -> None:
-        self.sever()
-        self.listener.close()
-
-
 class GateSink:
     """A sink whose sends block while the gate is closed: the run loop stops reading, as with a stuck sink."""
 
@@ -253,17 +200,18 @@ def test_healthcheck_503_while_the_connection_is_cut_then_200(
     mariadb: LocalMariaDB, db: Database, streaming: Callable[..., tuple[Streamer, int]]
 ) -> None:
     db.execute("CREATE TABLE t (id INT PRIMARY KEY)")
-    proxy = Proxy(("127.0.0.1", mariadb.port))
+    proxy = FaultProxy(("127.0.0.1", mariadb.port))
     try:
         url = MySQLUrl.parse(mariadb.url().replace(f":{mariadb.port}", f":{proxy.port}"))
         sink = GateSink()
         _, port = streaming(url, sink)
-        proxy.sever()
+        proxy.refusing.set()
+        proxy.drop()
         wait_until(lambda: health(port)[0] == 503, what="503 while disconnected")
         _, document = health(port)
         assert document["connected"] is False and "not connected" in document["reasons"][0]
         assert metrics(port)[("cdc_connected", ())] == 0
-        proxy.cut.clear()
+        proxy.refusing.clear()
         db.execute("INSERT INTO t VALUES (1)")
         wait_until(lambda: health(port)[0] == 200 and sink.rows() == 1, what="200 after reconnecting")
         assert metrics(port)[("cdc_reconnects_total", ())] >= 1
