@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from cdc_streamer.local_mariadb import LocalMariaDB
+from cdc_streamer.local_mariadb import LocalMariaDB, free_port
 
 from .support import Database, run_cli, start_cli
 
@@ -51,6 +52,7 @@ def test_streams_through_a_password_rotation_and_never_logs_a_secret(
     )["ARN"]
     db.execute("CREATE TABLE t (id INT PRIMARY KEY)")
     output = tmp_path / "events.jsonl"
+    port = free_port()
     env = {"AWS_ENDPOINT_URL_SECRETSMANAGER": aws, "AWS_ENDPOINT_URL": aws, "CDC_MYSQL_SECRET_ARN": arn}
     streamer = start_cli(
         "run",
@@ -65,6 +67,8 @@ def test_streams_through_a_password_rotation_and_never_logs_a_secret(
         "json",
         "--log-level",
         "debug",
+        "--metrics-port",
+        str(port),
         env=env,
     )
     try:
@@ -87,6 +91,13 @@ def test_streams_through_a_password_rotation_and_never_logs_a_secret(
         db.execute("INSERT INTO t VALUES (2)")
         rows = wait_for_rows(output, 2)
         assert [row["data"] for row in rows] == [{"id": 1}, {"id": 2}]
+        exposed = "".join(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read().decode()
+            for path in ("/metrics", "/healthcheck")
+        )
+        assert "cdc_events_total" in exposed and '"status": "ok"' in exposed
+        for secret in (OLD, NEW, "Pa55"):
+            assert secret not in exposed  # nor in what the metrics and health endpoints show
     finally:
         streamer.send_signal(signal.SIGTERM)
         _, stderr = streamer.communicate(timeout=30)
