@@ -24,7 +24,16 @@ from .logs import redactor
 from .partition import CHOICES, partitioner
 from .position import BinlogPosition
 from .preflight import read_facts, run_checks
-from .settings import MIB, KinesisSettings, LakeSettings, MonitoringSettings, MySQLUrl, StreamerSettings, TableFilter
+from .settings import (
+    MIB,
+    KinesisSettings,
+    LakeSettings,
+    MonitoringSettings,
+    MySQLUrl,
+    StreamerSettings,
+    TableFilter,
+    TlsSettings,
+)
 from .snapshot import DEFAULT_CHUNK_ROWS, SnapshotSettings, take_snapshot
 from .snapshot_output import read_recorded_position
 from .snapshot_progress import Progress
@@ -287,16 +296,51 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
         "read the user and password (and host/port if the URL has none) from this AWS Secrets Manager secret "
         "(RDS JSON: username, password, host, port); read again when the server refuses them (rotation)",
     )
+    option(
+        parser,
+        "--mysql-ssl-ca",
+        "connect with TLS and verify the server's certificate against this PEM CA file (RDS/Aurora: "
+        "global-bundle.pem) and its host name against the host of --mysql-url",
+    )
+    switch(parser, "--mysql-ssl", "connect with TLS, verified against the system CA bundle (no --mysql-ssl-ca)")
+    switch(
+        parser,
+        "--mysql-ssl-skip-hostname-check",
+        "UNSAFE: with TLS, do not check that the certificate names the host (anyone holding a certificate from the "
+        "CA can then pose as the server)",
+    )
+
+
+def mysql_tls(args: argparse.Namespace) -> TlsSettings | None:
+    """The TlsSettings of --mysql-ssl-ca / --mysql-ssl / --mysql-ssl-skip-hostname-check, None without them. The CA
+    file is loaded once here: a bad one stops the command before anything connects (exit 2)."""
+    from .source import ssl_context
+
+    ca_file = getattr(args, "mysql_ssl_ca", None) or None
+    skip_hostname_check = bool(getattr(args, "mysql_ssl_skip_hostname_check", False))
+    if ca_file is None and not getattr(args, "mysql_ssl", False):
+        if skip_hostname_check:
+            raise ConfigError(
+                "--mysql-ssl-skip-hostname-check (CDC_MYSQL_SSL_SKIP_HOSTNAME_CHECK): needs --mysql-ssl-ca or "
+                "--mysql-ssl"
+            )
+        return None
+    tls = TlsSettings(ca_file=ca_file, verify_identity=not skip_hostname_check)
+    ssl_context(tls)
+    return tls
 
 
 def mysql_source(args: argparse.Namespace) -> tuple[MySQLUrl, Callable[[], MySQLUrl | None] | None]:
-    """The source URL, and with --mysql-secret-arn a function that re-reads the secret (None: unchanged).
-    Every password is registered with the log redactor before anything can log it."""
+    """The source URL (with the TLS settings of the flags), and with --mysql-secret-arn a function that re-reads the
+    secret (None: unchanged). Every password is registered with the log redactor before anything can log it."""
+    from dataclasses import replace
+
+    tls = mysql_tls(args)
     arn = getattr(args, "mysql_secret_arn", None)
     if not arn:
         url = MySQLUrl.parse(args.mysql_url)
         redactor().add(url.password)
-        return url, None
+        return replace(url, tls=tls), None
     from .mysql_secret import SecretCredentialsProvider, resolve_mysql_url
 
     provider = SecretCredentialsProvider(arn)
@@ -304,7 +348,8 @@ def mysql_source(args: argparse.Namespace) -> tuple[MySQLUrl, Callable[[], MySQL
     def current() -> MySQLUrl:
         credentials = provider.current()
         redactor().add(credentials.password)
-        return MySQLUrl.parse(resolve_mysql_url(args.mysql_url, credentials), flag="--mysql-secret-arn")
+        url = MySQLUrl.parse(resolve_mysql_url(args.mysql_url, credentials), flag="--mysql-secret-arn")
+        return replace(url, tls=tls)
 
     def refreshed() -> MySQLUrl | None:
         return current() if provider.refresh() else None

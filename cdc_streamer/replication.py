@@ -40,7 +40,7 @@ from . import library_fixes  # noqa: F401 - repairs the library's column decoder
 from .errors import ConnectionLost, CredentialsRejected, RuntimeFailure, SourceUnusable
 from .position import BinlogPosition
 from .settings import MySQLUrl
-from .source import connection_arguments, describe_connect_error
+from .source import connect
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,12 @@ class ReplicationSession:
         self._request_dump()
 
     def _connect(self, **kwargs: Any) -> pymysql.connections.Connection[Any]:
+        """`source.connect` (TLS and its checks included); a failure to reach the server is retried by the reader,
+        a configuration error (credentials, a refused TLS certificate) is not."""
         try:
-            return pymysql.connect(**connection_arguments(self.url), **kwargs)
-        except pymysql.err.MySQLError as error:
-            failure = describe_connect_error(self.url, error)
-            if isinstance(failure, RuntimeFailure):
-                raise ConnectionLost(failure.message) from None
-            raise failure from None
+            return connect(self.url, **kwargs)
+        except RuntimeFailure as failure:
+            raise ConnectionLost(failure.message) from None
 
     def close(self) -> None:
         for conn in (self._stream, self._ctl):

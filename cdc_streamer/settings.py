@@ -13,13 +13,29 @@ DEFAULT_MYSQL_PORT = 3306
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """TLS to the source (`--mysql-ssl-ca`, `--mysql-ssl`): the server's certificate must chain to `ca_file` (None:
+    the system's CA bundle), and, unless `verify_identity` is off (`--mysql-ssl-skip-hostname-check`, unsafe), name
+    the host the URL connects to. A server that does not offer TLS is refused."""
+
+    ca_file: str | None = None
+    verify_identity: bool = True
+
+    def describe_trust(self) -> str:
+        return f"the CA file {self.ca_file}" if self.ca_file else "the system CA bundle"
+
+
+@dataclass(frozen=True, slots=True)
 class MySQLUrl:
-    """`mysql://user:password@host:port` parsed; `str()` and `repr()` mask the password."""
+    """`mysql://user:password@host:port` parsed; `str()` and `repr()` mask the password.
+
+    `tls` (None: no TLS settings, the client library's default) is set from the flags, not from the URL."""
 
     host: str
     port: int
     user: str
     password: str = field(repr=False)
+    tls: TlsSettings | None = None
 
     @classmethod
     def parse(cls, text: str | None, *, flag: str = "--mysql-url (CDC_MYSQL_URL)") -> MySQLUrl:

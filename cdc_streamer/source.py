@@ -6,6 +6,7 @@ I/O only; decisions about what these facts mean live in `preflight`.
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import pymysql
 
 from .errors import ConfigError, ConnectionLost, CredentialsRejected, RuntimeFailure
 from .position import BinlogPosition
-from .settings import MySQLUrl
+from .settings import MySQLUrl, TlsSettings
 
 ER_SPECIFIC_ACCESS_DENIED = 1227
 ER_ACCESS_DENIED = 1045
@@ -23,13 +24,18 @@ ER_DBACCESS_DENIED = 1044
 CR_CONNECTION_ERROR = 2002
 CR_CONN_HOST_ERROR = 2003
 CR_UNKNOWN_HOST = 2005
+CR_SSL_CONNECTION_ERROR = 2026  # pymysql: TLS asked for, the server does not offer it
+ER_SECURE_TRANSPORT_REQUIRED = 3159  # MySQL's require_secure_transport; MariaDB answers 1045 (access denied)
 CR_SERVER_GONE = 2006
 CR_SERVER_LOST = 2013
 ER_CONNECTION_KILLED = 1927
+X509_V_ERR_HOSTNAME_MISMATCH = 62  # OpenSSL's verify codes of a certificate that does not name the host
+X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 
 
 def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dict[str, Any]:
-    return {
+    """pymysql's arguments for every connection to the source (control, replication, snapshot, heartbeat)."""
+    arguments: dict[str, Any] = {
         "host": url.host,
         "port": url.port,
         "user": url.user,
@@ -38,11 +44,36 @@ def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dic
         "charset": "utf8mb4",
         "autocommit": True,
     }
+    if url.tls is not None:
+        arguments["ssl"] = ssl_context(url.tls)
+    return arguments
+
+
+def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
+    """The client's TLS context: the server's chain verified against the CA file (or the system bundle), its name
+    against the host unless skipped. Our own context rather than pymysql's `ssl_ca`/`ssl_verify_*` arguments:
+    without a CA file pymysql would not check the host name. A CA file that cannot be loaded is a ConfigError."""
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or str(error)
+        raise ConfigError(
+            f"--mysql-ssl-ca (CDC_MYSQL_SSL_CA): cannot load {tls.describe_trust()} as PEM certificates ({reason})"
+        ) from None
+    # Like pymysql and the MySQL clients: no RFC 5280 strictness (Python 3.13 turns it on, and MySQL's own
+    # certificates fail it). The chain and the name are still verified.
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    context.check_hostname = tls.verify_identity
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def describe_connect_error(url: MySQLUrl, error: pymysql.err.MySQLError) -> Exception:
     """A pymysql connect failure -> one of our errors with a message that says what to change."""
     code = error.args[0] if error.args else None
+    tls_failure = describe_tls_error(url, error)
+    if tls_failure is not None:
+        return tls_failure
     if code == ER_ACCESS_DENIED:
         return CredentialsRejected(
             f"access denied for user {url.user!r} at {url.address}: check the user and password in --mysql-url "
@@ -64,11 +95,54 @@ def describe_connect_error(url: MySQLUrl, error: pymysql.err.MySQLError) -> Exce
     return RuntimeFailure(f"cannot connect to {url.address}: {error}")
 
 
+def describe_tls_error(url: MySQLUrl, error: pymysql.err.MySQLError) -> Exception | None:
+    """A refused certificate or a missing TLS -> ConfigError (exit 2, never retried: only the configuration or the
+    server's certificate can fix it); another failed handshake -> RuntimeFailure; not about TLS -> None."""
+    code = error.args[0] if error.args else None
+    cause = getattr(error, "original_exception", None)  # pymysql keeps the OSError it wrapped in 2003
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        detail = getattr(cause, "verify_message", None) or "certificate verify failed"
+        if getattr(cause, "verify_code", None) in (X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH):
+            return ConfigError(
+                f"TLS to {url.address}: the server's certificate does not name the host {url.host!r} ({detail}): "
+                "connect by a name the certificate lists (the host of --mysql-url)"
+            )
+        trust = url.tls.describe_trust() if url.tls is not None else "the CA"
+        return ConfigError(
+            f"TLS to {url.address}: the server's certificate is not trusted by {trust} ({detail}): "
+            "give the CA that signed it in --mysql-ssl-ca (CDC_MYSQL_SSL_CA)"
+        )
+    if code == CR_SSL_CONNECTION_ERROR:
+        return ConfigError(no_tls_message(url))
+    if code == ER_SECURE_TRANSPORT_REQUIRED:
+        return ConfigError(
+            f"{url.address} accepts only TLS connections (require_secure_transport): "
+            "pass --mysql-ssl-ca (CDC_MYSQL_SSL_CA) with the CA of its certificate"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return RuntimeFailure(f"TLS handshake with {url.address} failed ({getattr(cause, 'reason', None) or cause})")
+    return None
+
+
+def no_tls_message(url: MySQLUrl) -> str:
+    return (
+        f"{url.address} does not offer TLS, and --mysql-ssl-ca/--mysql-ssl ask for it: enable TLS on the server "
+        "(ssl_cert, ssl_key) or check the host and port in --mysql-url"
+    )
+
+
 def connect(url: MySQLUrl, **kwargs: Any) -> pymysql.connections.Connection[Any]:
+    """A connection to the source, or one of our errors. With TLS settings, a connection that is not encrypted
+    (older pymysql releases go on in clear text when the server offers no TLS) is closed and refused."""
     try:
-        return pymysql.connect(**connection_arguments(url), **kwargs)
+        conn = pymysql.connect(**connection_arguments(url), **kwargs)
     except pymysql.err.MySQLError as error:
         raise describe_connect_error(url, error) from None
+    if url.tls is not None and not isinstance(getattr(conn, "_sock", None), ssl.SSLSocket):
+        with suppress(pymysql.err.Error, OSError):
+            conn.close()
+        raise ConfigError(no_tls_message(url))
+    return conn
 
 
 @dataclass(frozen=True, slots=True)
