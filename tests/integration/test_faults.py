@@ -27,6 +27,7 @@ from .test_lake_delivery import lake_rows
 from .test_lake_sink import checkpoint_position, lake_sink_run, streamed_keys
 
 KILLS = int(os.environ.get("CDC_CHAOS_KILLS", "20"))
+NETWORK_FAULTS = int(os.environ.get("CDC_CHAOS_NETWORK_FAULTS", "10"))
 
 
 class RandomTransactions:
@@ -177,7 +178,7 @@ def test_dropped_stalled_and_half_closed_connections_lose_nothing(
     try:
         thread.start()
         workload.start()
-        for _ in range(15):
+        for _ in range(NETWORK_FAULTS):
             time.sleep(rng.uniform(0.3, 1.0))
             fault = rng.choice(["drop", "stall", "half-close", "refuse"])
             faults[fault] += 1
