@@ -218,6 +218,12 @@ class Redactor(logging.Filter):
     def __len__(self) -> int:
         return len(self._secrets)
 
+    def clear(self) -> None:
+        """Forget every registered secret (tests that run many commands in one process start clean)."""
+        with self._lock:
+            self._secrets = frozenset()
+            self._pattern = None
+
     def redact(self, text: str) -> str:
         pattern = self._compiled()
         if pattern is not None:
