@@ -29,6 +29,7 @@ from cdc_streamer.cli import option
 from cdc_streamer.errors import ConfigError, RuntimeFailure, SourceUnusable
 from cdc_streamer.settings import MySQLUrl, TableFilter
 from cdc_streamer.source import connect
+from cdc_streamer.source import quote_identifier as mysql_name
 from cdc_streamer.values import format_time
 
 from .duckdb_engine import LAKE_DATABASE, LOCK_WAIT_SECONDS, DuckDB
@@ -132,10 +133,6 @@ def _text(value: Any) -> str:
 
 def _int(value: Any) -> int | None:
     return int(value) if value is not None else None
-
-
-def mysql_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def key_parameter(value: Any) -> Any:

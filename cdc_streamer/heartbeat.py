@@ -17,6 +17,7 @@ import pymysql
 from .errors import ConfigError
 from .settings import MySQLUrl
 from .source import connect
+from .source import quote_identifier as quote
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,6 @@ def parse_heartbeat_table(text: str | None) -> tuple[str, str] | None:
     if not dot or not database or not table or "." in table or "*" in text:
         raise ConfigError(f"--heartbeat-table (CDC_HEARTBEAT_TABLE): expected db.table, got {text!r}")
     return database, table
-
-
-def quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 def qualified(table: tuple[str, str]) -> str:

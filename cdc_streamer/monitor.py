@@ -36,8 +36,13 @@ class ReaderView(Protocol):
 
 
 class RunMonitor:
-    def __init__(self, stall_seconds: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, stall_seconds: float = 60.0, clock: Callable[[], float] = time.time, *, count_by_table: bool = True
+    ) -> None:
+        """`count_by_table`: keep the per-table/type event counts (only `/metrics` shows them; they cost a step
+        per row event, so the run loop skips them without a metrics server)."""
         self.stall_seconds = stall_seconds
+        self.count_by_table = count_by_table
         self.clock = clock
         self.started_at = clock()
         self.reader: ReaderView | None = None
@@ -65,6 +70,8 @@ class RunMonitor:
         if not events:
             return
         self.events += len(events)
+        if not self.count_by_table:
+            return
         counts: Counter[tuple[str, str, str]] = Counter()
         for event in events:
             kind = event.type

@@ -54,7 +54,6 @@ from .snapshot_source import (
     TableFacts,
     check_privileges,
     consistent_point,
-    quote,
     refuse_unusable,
     rows,
     select_tables,
@@ -64,6 +63,7 @@ from .snapshot_source import (
 )
 from .snapshot_types import SNAPSHOT_DECODERS, ColumnInfo, arrow_schema, key_placeholder, key_value, to_arrow
 from .source import Source, connect
+from .source import quote_identifier as quote
 
 DEFAULT_CHUNK_ROWS = 50_000
 FETCH_ROWS = 10_000  # rows turned into one Arrow batch: bounds the Python objects alive at once

@@ -26,6 +26,7 @@ from .preflight import global_privileges
 from .snapshot_layout import SnapshotPoint
 from .snapshot_types import ColumnInfo, UnsupportedColumn, column_kind
 from .source import ER_SPECIFIC_ACCESS_DENIED, Source
+from .source import quote_identifier as quote
 
 SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 ER_DBACCESS_DENIED = 1044
@@ -37,10 +38,6 @@ ER_TABLE_DEF_CHANGED = 1412
 READ_LOCK_WAIT_SECONDS = 10
 
 Connection: TypeAlias = "pymysql.connections.Connection[Any]"
-
-
-def quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def rows(conn: Connection, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -33,6 +33,11 @@ X509_V_ERR_HOSTNAME_MISMATCH = 62  # OpenSSL's verify codes of a certificate tha
 X509_V_ERR_IP_ADDRESS_MISMATCH = 64
 
 
+def quote_identifier(name: str) -> str:
+    """A MySQL identifier in backticks (a backtick inside doubled): safe for any table or column name."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dict[str, Any]:
     """pymysql's arguments for every connection to the source (control, replication, snapshot, heartbeat)."""
     arguments: dict[str, Any] = {

@@ -153,7 +153,8 @@ class Streamer:
         self.stats = RunStats()
         self.url = settings.mysql
         self._refresh_credentials = refresh_credentials
-        self.monitor = RunMonitor(settings.monitoring.stall_seconds)
+        monitoring = settings.monitoring
+        self.monitor = RunMonitor(monitoring.stall_seconds, count_by_table=monitoring.metrics_port is not None)
         self._leased = False
 
     def run(self) -> RunStats:
