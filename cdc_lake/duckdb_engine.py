@@ -10,8 +10,11 @@ text), and `json_extract(x, '$["k"]')` the same with `JSON`, which keeps the nes
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +63,31 @@ def _top_level_key(path: exp.Expression) -> str | None:
     return key.replace("\\\\", "\\") if isinstance(key, str) else None
 
 
+def create_database(path: Path) -> None:
+    """Create an empty DuckDB file at `path` all at once, unless one is there. DuckDB creates a new file, then
+    writes its headers: a process killed in between leaves a file that no one can open again ("not a valid DuckDB
+    database file"). So it is made under a hidden temp name and linked into place (never over a file another
+    process created meanwhile)."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        duckdb.connect(str(temp)).close()
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+    except (duckdb.Error, OSError) as error:
+        detail = " ".join(str(error).replace(str(temp), str(path)).split())
+        raise RuntimeFailure(f"cannot create {path}: {detail}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 class DuckDB:
     """A connection to the lake's DuckDB file. A second writer waits for the lock (a compaction in progress),
     up to LOCK_WAIT_SECONDS, then fails with one line."""
 
     def __init__(self, path: Path, *, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS) -> None:
         self.path = path
+        if not read_only and not str(path).startswith(":memory:") and not path.exists():
+            create_database(path)
         deadline = time.monotonic() + wait
         while True:
             try:
