@@ -37,7 +37,13 @@ test: $(STAMP) mariadb lint typecheck
 
 # The fault tests at a larger size than `make test` runs them (each prints its figures).
 chaos: $(STAMP) mariadb
-	CDC_CHAOS_KILLS=$${CDC_CHAOS_KILLS:-200} CDC_CHAOS_NETWORK_FAULTS=$${CDC_CHAOS_NETWORK_FAULTS:-60} $(BIN)/pytest -q -s tests/integration/test_faults.py
+	CDC_CHAOS_KILLS=$${CDC_CHAOS_KILLS:-200} CDC_CHAOS_NETWORK_FAULTS=$${CDC_CHAOS_NETWORK_FAULTS:-60} \
+	CDC_CHAOS_RESTARTS=$${CDC_CHAOS_RESTARTS:-20} CDC_CHAOS_ROTATION_SECONDS=$${CDC_CHAOS_ROTATION_SECONDS:-30} \
+	CDC_CHAOS_LAKE_KILLS=$${CDC_CHAOS_LAKE_KILLS:-40} CDC_CHAOS_COMPACT_KILLS=$${CDC_CHAOS_COMPACT_KILLS:-20} \
+	CDC_CHAOS_KINESIS_SECONDS=$${CDC_CHAOS_KINESIS_SECONDS:-60} CDC_BIG_TXN_ROWS=$${CDC_BIG_TXN_ROWS:-1000000} \
+	$(BIN)/pytest -q -s tests/integration/test_faults.py tests/integration/test_faults_lake.py \
+		tests/integration/test_server_faults.py tests/integration/test_failover.py \
+		tests/integration/test_kinesis_faults.py tests/integration/test_large_and_ddl_txn.py
 
 # The whole pipeline on one machine: a private MariaDB under .demo/ (wiped at each run), sample data, snapshot,
 # load, the streamer with the embedded lake sink, a live workload, merge, verify, latency and answers.

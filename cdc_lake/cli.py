@@ -17,8 +17,9 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from cdc_streamer.cli import Parser, configure_logging, option, run_command, switch
+from cdc_streamer.cli import Parser, configure_logging, option, run_command, switch, tls_options
 from cdc_streamer.errors import ConfigError
+from firehose_transform.claim_check import use_endpoint
 
 from .deliver import Delivery, DeliverySettings, Source, load_cursor
 from .storage import LakeStore
@@ -57,6 +58,8 @@ def build_parser() -> Parser:
     option(load, "--tables", "only these tables: db.table or db.* entries, comma-separated (default: all)")
     option(load, "--position", "FILE:POS recorded before the export started (required without cdc_position.json)")
     option(load, "--mysql-url", "the source, read-only, for the primary keys a real Aurora export does not record")
+    option(load, "--mysql-secret-arn", "read the source's user and password from this Secrets Manager secret")
+    tls_options(load)
     athena_options(load, "load into Iceberg master tables with Athena (the export and the lake on S3)")
     option(load, "--endpoint-url", "S3 (and Athena) endpoint (a VPC endpoint, or a local stand-in)")
     option(load, "--region", "AWS region (default: the boto3 chain)")
@@ -119,6 +122,8 @@ def command_deliver(args: argparse.Namespace) -> int:
         follow=args.follow,
     )
     store = LakeStore.open(args.lake_dir, endpoint_url=args.endpoint_url, region=args.region)
+    # Claim-check pointers are fetched from S3 by the transform: through the same endpoint as the rest.
+    use_endpoint(args.endpoint_url, args.region)
     delivery = Delivery(open_source(args, store, settings.name), store, settings)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -178,14 +183,22 @@ def command_compact(args: argparse.Namespace) -> int:
                 region=args.region,
             ),
         )
+        ddl: Callable[[], list[str]] = list
     else:
-        run = functools.partial(compact_lake, CompactSettings(_lake_dir(args), tables, lookback, args.rebuild))
+        from .table_ddl import apply_table_ddl
+
+        lake_dir = _lake_dir(args)
+        run = functools.partial(compact_lake, CompactSettings(lake_dir, tables, lookback, args.rebuild))
+        # TRUNCATE/DROP/RENAME at the source (DDL events): after the merges (docs/lake.md, "Schema changes")
+        ddl = functools.partial(apply_table_ddl, lake_dir, tables)
     stop = _stop_flag()
     failed = False
     while True:
         outcomes = run()
         for outcome in outcomes:
             print(outcome.line(), flush=True)
+        for line in ddl():
+            print(line, flush=True)
         failed = any(outcome.status == "failed" for outcome in outcomes)
         if interval is None or stop.wait(interval):
             break
@@ -204,14 +217,15 @@ def _stop_flag() -> threading.Event:
 
 
 def command_load_export(args: argparse.Namespace) -> int:
+    from cdc_streamer.cli import optional_mysql_url
     from cdc_streamer.position import BinlogPosition
-    from cdc_streamer.settings import MySQLUrl, TableFilter
+    from cdc_streamer.settings import TableFilter
 
     if not args.lake_dir:
         raise ConfigError("--lake-dir (CDC_LAKE_DIR) is required")
     tables = TableFilter(include=TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)"))
     position = BinlogPosition.parse(args.position, flag="--position (CDC_POSITION)") if args.position else None
-    mysql_url = MySQLUrl.parse(args.mysql_url) if args.mysql_url else None
+    mysql_url = optional_mysql_url(args)
     if args.athena:
         from .load_athena import AthenaLoadSettings, load_export_athena
 

@@ -26,6 +26,7 @@ from cdc_streamer.settings import TableFilter
 from .athena_sql import quote_identifier, sql_string
 from .duckdb_engine import LAKE_DATABASE, DuckDB, to_duckdb
 from .event_schema import DDL_TABLE
+from .layout import partition_name
 from .master_types import BIGINT, DOUBLE, INTEGER, REAL, MasterType, TableSchema, widens
 from .merge_sql import (
     LIVE_SUFFIX,
@@ -104,21 +105,30 @@ def _partition_dirs(path: str, key: str) -> Iterator[tuple[str, str]]:
 
 
 def source_tables(lake: Path) -> dict[tuple[str, str], str]:
-    """(database, table) -> its events directory, for every source table with events in the lake."""
+    """(database, table) -> its events directory, for every source table with events in the lake: at least one
+    events file. A directory alone is not events: a delivery killed while writing a table's first file leaves
+    the partition directories with only its hidden temp file."""
     tables = {}
     for database, database_dir in _partition_dirs(str(lake / "events"), "database"):
         for table, table_dir in _partition_dirs(database_dir, "table"):
-            tables[(database, table)] = table_dir
+            if next(_event_entries(table_dir), None) is not None:
+                tables[(partition_name(database), partition_name(table))] = table_dir
     return tables
 
 
-def event_files(table_dir: str) -> list[EventFile]:
-    files = []
+def _event_entries(table_dir: str) -> Iterator[os.DirEntry[str]]:
+    """The events files of a table: `*.parquet` files in its `dt=/hour=` partitions, without the hidden temp files
+    of writes in progress (LakeStore writes `.<uuid>.tmp`, then renames it)."""
     for _, dt_dir in _partition_dirs(table_dir, "dt"):
         for _, hour_dir in _partition_dirs(dt_dir, "hour"):
-            for entry in os.scandir(hour_dir):
-                if entry.name.endswith(".parquet") and not entry.name.startswith(".") and entry.is_file():
-                    files.append(EventFile(entry.path, entry.stat().st_mtime))
+            with os.scandir(hour_dir) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".parquet") and not entry.name.startswith(".") and entry.is_file():
+                        yield entry
+
+
+def event_files(table_dir: str) -> list[EventFile]:
+    files = [EventFile(entry.path, entry.stat().st_mtime) for entry in _event_entries(table_dir)]
     return sorted(files, key=lambda f: f.path)
 
 

@@ -176,12 +176,24 @@ def invocations(payloads: Sequence[bytes]) -> Iterator[range]:
     single record, INVOCATION_BYTES bytes, so the transform's response stays under Lambda's 6 MB limit."""
     start = size = 0
     for index, payload in enumerate(payloads):
-        if index > start and (index - start == INVOCATION_RECORDS or size + len(payload) > INVOCATION_BYTES):
+        cost = response_cost(payload)
+        if index > start and (index - start == INVOCATION_RECORDS or size + cost > INVOCATION_BYTES):
             yield range(start, index)
             start, size = index, 0
-        size += len(payload)
+        size += cost
     if start < len(payloads):
         yield range(start, len(payloads))
+
+
+def response_cost(payload: bytes) -> int:
+    """What a record adds to the transform's response: its size, but a claim-check pointer costs the event it
+    stands for (the transform fetches it whole), so many small pointers cannot overflow one response."""
+    if b'"claim_check"' not in payload:
+        return len(payload)
+    try:
+        return max(len(payload), int(json.loads(payload)["claim_check"]["bytes"]))
+    except (ValueError, KeyError, TypeError):
+        return len(payload)
 
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:

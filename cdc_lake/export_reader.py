@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdc_streamer.errors import ConfigError
+from cdc_streamer.path_names import path_value
 from cdc_streamer.position import BinlogPosition, file_number
 
 from .event_schema import binlog_order
@@ -85,8 +86,9 @@ class ExportTable:
 
     @property
     def directory(self) -> str:
-        """Where its partitions are, relative to the export directory."""
-        return f"{self.database}/{self.database}.{self.table}"
+        """Where its partitions are, relative to the export directory (names escaped as the snapshot writes them)."""
+        database, table = path_value(self.database), path_value(self.table)
+        return f"{database}/{database}.{table}"
 
 
 # -- documents ----------------------------------------------------------------------------------------------------
@@ -157,7 +159,11 @@ def parse_table(item: Any, name: str) -> ExportTable:
     target = entry.get("target")
     if not isinstance(target, str):
         raise ConfigError(f"{name}: a perTableStatus entry without a target")
-    database, table = split_target(target, name)
+    ours = entry.get("cdc")
+    if isinstance(ours, dict) and isinstance(ours.get("database"), str) and isinstance(ours.get("table"), str):
+        database, table = ours["database"], ours["table"]  # exact even when a name holds a dot
+    else:
+        database, table = split_target(target, name)
     what = f"{database}.{table}"
     schema = entry.get("schemaMetadata") or {}
     mappings = tuple(_mapping(m, what) for m in _object(schema, what).get("originalTypeMappings") or ())

@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime
 import uuid
 
+from cdc_streamer.path_names import name_from_path as partition_name
+from cdc_streamer.path_names import path_value as partition_value
+
+__all__ = ["checkpoint_path", "errors_dir", "object_name", "partition_dir", "partition_name", "partition_value"]
+
 
 def partition_dir(database: str, table: str, dt: str, hour: str) -> str:
     return f"events/database={database}/table={table}/dt={dt}/hour={hour}"

@@ -25,10 +25,11 @@ import duckdb
 import pymysql
 import pymysql.cursors
 
-from cdc_streamer.cli import option
+from cdc_streamer.cli import connection_options, masker_from, masking_options, mysql_source, option
 from cdc_streamer.errors import ConfigError, RuntimeFailure, SourceUnusable
+from cdc_streamer.masking import Masker
 from cdc_streamer.settings import MySQLUrl, TableFilter
-from cdc_streamer.source import connect
+from cdc_streamer.source import connect, quote_for_parameters
 from cdc_streamer.source import quote_identifier as mysql_name
 from cdc_streamer.values import format_time
 
@@ -51,6 +52,7 @@ SYSTEM_SCHEMAS = frozenset({META_SCHEMA, "information_schema", "pg_catalog"})
 DEFAULT_SHOW = 10
 FETCH_ROWS = 2000
 NO_PRIMARY_KEY = "skipped: no primary key (history only; no master table)"
+GONE_AT_SOURCE = "skipped: no such table at the source, and its master table is empty (dropped or renamed there)"
 
 T = TypeVar("T")
 
@@ -98,10 +100,11 @@ class VerifySettings:
     lake_file: Path
     tables: tuple[tuple[str, str], ...] = ()
     show: int = DEFAULT_SHOW
+    masker: Masker | None = None  # the streamer's --mask-columns: the source's values are masked the same way
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> VerifySettings:
-        mysql = MySQLUrl.parse(args.mysql_url)
+        mysql = mysql_source(args)[0]
         if not args.lake_dir:
             raise ConfigError("--lake-dir (CDC_LAKE_DIR) is required")
         if "://" in str(args.lake_dir):
@@ -121,7 +124,7 @@ class VerifySettings:
         if show < 0:
             raise ConfigError(f"--show (CDC_SHOW): expected a whole number >= 0, got {args.show!r}")
         tables = TableFilter.parse_patterns(args.tables, "--tables (CDC_TABLES)")
-        return cls(mysql=mysql, lake_file=lake_file, tables=tables, show=show)
+        return cls(mysql=mysql, lake_file=lake_file, tables=tables, show=show, masker=masker_from(args))
 
 
 # ---------------------------------------------------------------------------------------------- the source (I/O)
@@ -285,8 +288,10 @@ class SourceSnapshot:
             self._guard(cursor.close)
 
     def row(self, table: SourceTable, key: Key) -> tuple[Any, ...] | None:
-        where = " AND ".join(f"{mysql_name(name)} = %s" for name in table.primary_key)
-        sql = f"SELECT {table.select_list()} FROM {table.qualified} WHERE {where}"
+        # pymysql %-formats the text of a statement with parameters: a `%` in a name is doubled
+        where = " AND ".join(f"{quote_for_parameters(name)} = %s" for name in table.primary_key)
+        names, qualified = table.select_list().replace("%", "%%"), table.qualified.replace("%", "%%")
+        sql = f"SELECT {names} FROM {qualified} WHERE {where}"
         found = self._guard(lambda: self._all(sql, [key_parameter(value) for value in key]), table.qualified)
         return found[0] if found else None
 
@@ -360,13 +365,37 @@ class Lake:
 # ---------------------------------------------------------------------------------------------- one table
 
 
-def verify_table(source: SourceSnapshot, lake: Lake, database: str, table: str, show: int) -> TableReport:
-    definition = source.describe(database, table)
+def masked_definition(definition: SourceTable, masker: Masker | None) -> tuple[SourceTable, frozenset[int]]:
+    """With `--mask-columns`: the masked columns become strings (the HMAC's hex digits), and their positions."""
+    if masker is None:
+        return definition, frozenset()
+    names = masker.masked_columns(definition.database, definition.table, definition.names)
+    if not names:
+        return definition, frozenset()
+    columns = tuple(ColumnInfo(c.name, "varchar") if c.name in names else c for c in definition.columns)
+    positions = frozenset(i for i, c in enumerate(definition.columns) if c.name in names)
+    return SourceTable(definition.database, definition.table, columns, definition.primary_key), positions
+
+
+def masked_rows(
+    rows: Iterable[tuple[Any, ...]], masker: Masker, positions: frozenset[int]
+) -> Iterator[tuple[Any, ...]]:
+    mask = masker.mask_value
+    for row in rows:
+        yield tuple(mask(value) if i in positions else value for i, value in enumerate(row))
+
+
+def verify_table(
+    source: SourceSnapshot, lake: Lake, database: str, table: str, show: int, masker: Masker | None = None
+) -> TableReport:
+    described = source.describe(database, table)
+    definition, masked = masked_definition(described, masker) if described is not None else (None, frozenset())
     master_columns = lake.columns(database, table)
     if definition is None:
-        return TableReport(
-            database, table, master_rows=lake.count(database, table), problem="table missing at the source"
-        )
+        rows = lake.count(database, table)
+        if rows == 0:  # a table dropped or renamed at the source: compact leaves its master table empty
+            return TableReport(database, table, skipped=GONE_AT_SOURCE)
+        return TableReport(database, table, master_rows=rows, problem="table missing at the source")
     if not definition.primary_key:
         return TableReport(database, table, skipped=NO_PRIMARY_KEY)
     if master_columns is None:
@@ -386,7 +415,10 @@ def verify_table(source: SourceSnapshot, lake: Lake, database: str, table: str, 
         )
     canonical = row_normalizer(definition.columns)
     ours = Digests(definition.key_indexes)
-    for values in source.rows(definition):
+    source_rows = source.rows(definition)
+    if masker is not None and masked:
+        source_rows = masked_rows(source_rows, masker, masked)
+    for values in source_rows:
         ours.add(canonical(values))
     theirs = Digests(definition.key_indexes, reference=ours.digests, keep=show)
     for values in lake.rows(database, table, aligned):
@@ -394,10 +426,13 @@ def verify_table(source: SourceSnapshot, lake: Lake, database: str, table: str, 
     theirs.finish()
     diff = compare(ours.digests, theirs.digests, theirs.duplicated)
     column_diffs: dict[Key, tuple[str, ...]] = {}
+    key_masked = any(definition.names.index(name) in masked for name in definition.primary_key)
     for key, what in diff.first(show):
-        if what != DIFFERS or key not in theirs.kept:
+        if what != DIFFERS or key not in theirs.kept or key_masked:  # a masked key cannot be looked up
             continue
         found = source.row(definition, key)
+        if found is not None and masker is not None and masked:
+            found = next(masked_rows([found], masker, masked))
         if found is not None:
             column_diffs[key] = differing_columns(definition.names, canonical(found), theirs.kept[key])
     return TableReport(
@@ -416,10 +451,11 @@ def verify_table(source: SourceSnapshot, lake: Lake, database: str, table: str, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--mysql-url", "source server: mysql://user:password@host:port")
+    connection_options(parser)
     option(parser, "--lake-dir", f"the local lake directory (holds {LAKE_DATABASE})")
     option(parser, "--tables", "only these tables: db.table,db.* (default: every master table in the lake)")
     option(parser, "--show", "differing keys to print per table", default=str(DEFAULT_SHOW))
+    masking_options(parser)
 
 
 def run_verify(settings: VerifySettings) -> list[TableReport]:
@@ -427,7 +463,10 @@ def run_verify(settings: VerifySettings) -> list[TableReport]:
     try:
         with SourceSnapshot(settings.mysql) as source:
             tables = expand_tables(settings.tables, lake.tables(), source.tables)
-            return [verify_table(source, lake, database, table, settings.show) for database, table in tables]
+            return [
+                verify_table(source, lake, database, table, settings.show, settings.masker)
+                for database, table in tables
+            ]
     finally:
         lake.close()
 

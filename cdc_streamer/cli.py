@@ -21,6 +21,8 @@ from .errors import CdcError, ConfigError, RuntimeFailure
 from .heartbeat import parse_heartbeat_table
 from .logs import configure_logging as configure_log_output
 from .logs import redactor
+from .masking import KEY_ENV, Masker
+from .masking_setup import load_masker
 from .partition import CHOICES, partitioner
 from .position import BinlogPosition
 from .preflight import read_facts, run_checks
@@ -128,6 +130,7 @@ def build_parser() -> Parser:
     option(run, "--include-tables", "only these tables: db.table,db.*")
     option(run, "--exclude-tables", "skip these tables: db.table,db.*")
     option(run, "--exclude-columns", "drop these columns from events: db.table.column,...")
+    masking_options(run)
     option(
         run,
         "--flush-interval",
@@ -148,6 +151,7 @@ def build_parser() -> Parser:
     option(snapshot, "--export-id", "the export's name (default: cdc-snapshot-<UTC yyyymmddThhmmssZ>)")
     option(snapshot, "--endpoint-url", "S3 endpoint for an s3:// --out (VPC endpoint, or a local stand-in)")
     option(snapshot, "--region", "AWS region for an s3:// --out (default: the boto3 chain, e.g. AWS_REGION)")
+    masking_options(snapshot)
     log_options(snapshot)
 
     check = commands.add_parser("check", help="preflight: is the source usable? (exit 3 when not)")
@@ -166,6 +170,19 @@ def build_parser() -> Parser:
     )
     option(health, "--timeout", "seconds to wait for the answer", default="5")
     return parser
+
+
+def masking_options(parser: argparse.ArgumentParser) -> None:
+    option(
+        parser,
+        "--mask-columns",
+        f"replace these columns' values with a keyed HMAC-SHA256 (key: {KEY_ENV}): db.table.column,db.*.column",
+    )
+    option(parser, "--mask-key-secret-arn", f"read the masking key from this Secrets Manager secret, not {KEY_ENV}")
+
+
+def masker_from(args: argparse.Namespace) -> Masker | None:
+    return load_masker(getattr(args, "mask_columns", None), getattr(args, "mask_key_secret_arn", None))
 
 
 def log_options(parser: argparse.ArgumentParser) -> None:
@@ -296,6 +313,10 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
         "read the user and password (and host/port if the URL has none) from this AWS Secrets Manager secret "
         "(RDS JSON: username, password, host, port); read again when the server refuses them (rotation)",
     )
+    tls_options(parser)
+
+
+def tls_options(parser: argparse.ArgumentParser) -> None:
     option(
         parser,
         "--mysql-ssl-ca",
@@ -328,6 +349,14 @@ def mysql_tls(args: argparse.Namespace) -> TlsSettings | None:
     tls = TlsSettings(ca_file=ca_file, verify_identity=not skip_hostname_check)
     ssl_context(tls)
     return tls
+
+
+def optional_mysql_url(args: argparse.Namespace) -> MySQLUrl | None:
+    """--mysql-url (or --mysql-secret-arn) with the TLS flags, for the commands where the source is optional."""
+    if not (getattr(args, "mysql_url", None) or getattr(args, "mysql_secret_arn", None)):
+        mysql_tls(args)  # a TLS flag without a source is still checked (a bad CA file is exit 2)
+        return None
+    return mysql_source(args)[0]
 
 
 def mysql_source(args: argparse.Namespace) -> tuple[MySQLUrl, Callable[[], MySQLUrl | None] | None]:
@@ -423,6 +452,7 @@ def settings_from(args: argparse.Namespace, mysql: MySQLUrl | None = None) -> St
         kinesis=kinesis_settings(args),
         lake=lake,
         monitoring=monitoring_settings(args),
+        masker=masker_from(args),
     )
 
 
@@ -451,6 +481,7 @@ def command_snapshot(args: argparse.Namespace) -> int:
         export_id=args.export_id or None,
         endpoint_url=args.endpoint_url or None,
         region=args.region or None,
+        masker=masker_from(args),
     )
     result = take_snapshot(settings, Progress(sys.stderr))
     gtid = f" gtid={result.point.gtid}" if result.point.gtid else ""

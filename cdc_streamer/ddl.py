@@ -310,3 +310,20 @@ def classify_ddl(sql: str, default_database: str) -> list[DdlChange]:
     cur = _Cursor(_tokenize(sql), default_database)
     verb = cur.one_of(*_STATEMENTS)
     return [] if verb is None else _STATEMENTS[verb](cur)
+
+
+def replaces_table(sql: str) -> bool:
+    """Whether a statement is ``CREATE OR REPLACE TABLE``: it drops the table of that name first, so the lake treats
+    it like ``DROP TABLE`` (docs/lake.md, "Schema changes"). A TEMPORARY table replaces nothing."""
+    cur = _Cursor(_tokenize(sql), "")
+    return cur.keywords("CREATE", "OR", "REPLACE", "TABLE")
+
+
+def is_temporary(sql: str) -> bool:
+    """Whether a statement creates or drops a TEMPORARY table (which shadows, never changes, a base table)."""
+    cur = _Cursor(_tokenize(sql), "")
+    if cur.one_of("CREATE"):
+        cur.keywords("OR", "REPLACE")
+    elif not cur.one_of("DROP"):
+        return False
+    return cur.keywords("TEMPORARY")

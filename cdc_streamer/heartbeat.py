@@ -44,7 +44,7 @@ def create_statement(table: tuple[str, str]) -> str:
 
 def write_statement(table: tuple[str, str]) -> str:
     return (
-        f"INSERT INTO {qualified(table)} (server_id, heartbeat_at) VALUES (%s, UTC_TIMESTAMP(6)) "
+        f"INSERT INTO {qualified(table).replace('%', '%%')} (server_id, heartbeat_at) VALUES (%s, UTC_TIMESTAMP(6)) "
         "ON DUPLICATE KEY UPDATE heartbeat_at = VALUES(heartbeat_at)"
     )
 

@@ -62,13 +62,13 @@ class SecretCredentials:
         return f"SecretCredentials(user={self.user!r}, password='***', host={self.host!r}, port={self.port!r})"
 
 
-def secret_region(arn: str) -> str | None:
+def secret_region(arn: str, flag: str = FLAG) -> str | None:
     """The region of a secret ARN; None for a plain secret name. A malformed ARN is a ConfigError."""
     if not arn.startswith("arn:"):
         return None
     parts = arn.split(":", 6)
     if len(parts) != 7 or parts[2] != "secretsmanager" or not parts[3] or parts[5] != "secret" or not parts[6]:
-        raise ConfigError(f"{FLAG}: expected {ARN_EXAMPLE}, got {arn!r}")
+        raise ConfigError(f"{flag}: expected {ARN_EXAMPLE}, got {arn!r}")
     return parts[3]
 
 
@@ -76,9 +76,19 @@ def fetch_secret(arn: str, *, client: Any | None = None) -> SecretCredentials:
     """GetSecretValue, parsed. `client` is a boto3 secretsmanager client (or anything with `get_secret_value`);
     by default one for the ARN's region."""
     arn = arn.strip()
+    text = read_secret_string(arn, FLAG, client=client, expected="the RDS credentials JSON")
+    if text is None:
+        raise not_credentials(arn)
+    credentials = parse_secret(text, arn)
+    logs.redactor().add(credentials.password)
+    return credentials
+
+
+def read_secret_string(arn: str, flag: str, *, client: Any | None = None, expected: str) -> str | None:
+    """A secret's SecretString (None when it has none); every failure is one line naming `flag`."""
     if not arn:
-        raise ConfigError(f"{FLAG}: empty; expected {ARN_EXAMPLE}")
-    region = secret_region(arn)
+        raise ConfigError(f"{flag}: empty; expected {ARN_EXAMPLE}")
+    region = secret_region(arn, flag)
     where = f"region {region}" if region else "the default region"
     try:
         if client is None:
@@ -86,47 +96,43 @@ def fetch_secret(arn: str, *, client: Any | None = None) -> SecretCredentials:
         response = client.get_secret_value(SecretId=arn)
     except NoRegionError:
         raise ConfigError(
-            f"{FLAG}: no AWS region for secret {arn!r}: give the full secret ARN or set AWS_REGION"
+            f"{flag}: no AWS region for secret {arn!r}: give the full secret ARN or set AWS_REGION"
         ) from None
     except NoCredentialsError:
         raise ConfigError(
-            "no AWS credentials found to read the MySQL secret: "
+            f"no AWS credentials found to read the secret of {flag}: "
             "set AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with a role"
         ) from None
     except ClientError as error:
-        raise describe_client_error(arn, where, error) from None
+        raise describe_client_error(arn, where, error, flag) from None
     except BotoCoreError as error:
         raise RuntimeFailure(f"cannot reach Secrets Manager in {where} to read {arn}: {error}") from None
     text = response.get("SecretString")
     if not isinstance(text, str):
         if response.get("SecretBinary") is not None:
-            raise ConfigError(
-                f"{FLAG}: secret {arn} holds SecretBinary; store the RDS credentials JSON as SecretString"
-            )
-        raise not_credentials(arn)
-    credentials = parse_secret(text, arn)
-    logs.redactor().add(credentials.password)
-    return credentials
+            raise ConfigError(f"{flag}: secret {arn} holds SecretBinary; store {expected} as SecretString")
+        return None
+    return text
 
 
-def describe_client_error(arn: str, where: str, error: ClientError) -> Exception:
+def describe_client_error(arn: str, where: str, error: ClientError, flag: str = FLAG) -> Exception:
     """A Secrets Manager error -> one of ours, saying what to change. AWS's messages never hold secret values."""
     details = error.response.get("Error", {})
     code = str(details.get("Code", ""))
     message = str(details.get("Message", "")) or code
     if code == "ResourceNotFoundException":
-        return ConfigError(f"{FLAG}: secret ARN not found: {arn} does not exist in {where}")
+        return ConfigError(f"{flag}: secret ARN not found: {arn} does not exist in {where}")
     if code == "AccessDeniedException":
         return ConfigError(
-            f"{FLAG}: access denied to secret {arn}: allow secretsmanager:GetSecretValue on it "
+            f"{flag}: access denied to secret {arn}: allow secretsmanager:GetSecretValue on it "
             "(and kms:Decrypt on its KMS key) for the streamer's IAM role"
         )
     if code == "DecryptionFailure":
-        return ConfigError(f"{FLAG}: cannot decrypt secret {arn}: allow kms:Decrypt on its KMS key ({message})")
+        return ConfigError(f"{flag}: cannot decrypt secret {arn}: allow kms:Decrypt on its KMS key ({message})")
     if code in CREDENTIALS_REFUSED:
         return ConfigError(f"Secrets Manager in {where} refused the AWS credentials ({code}): check them")
     if code in SECRET_UNUSABLE:
-        return ConfigError(f"{FLAG}: secret {arn} cannot be read ({code}: {message})")
+        return ConfigError(f"{flag}: secret {arn} cannot be read ({code}: {message})")
     return RuntimeFailure(f"Secrets Manager failed to read {arn} in {where} ({code}: {message})")
 
 

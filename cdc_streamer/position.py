@@ -1,11 +1,12 @@
-"""Binlog coordinates: a file name and a byte offset inside it, ordered the way the server wrote them."""
+"""Binlog coordinates: a file name and a byte offset inside it, ordered the way the server wrote them; and where a
+replication session starts (a position on one server, or a GTID state that any server of the topology knows). Pure."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, SourceUnusable
 
 _POSITION = re.compile(r"^(?P<file>[^:\s]+\.(?P<number>\d+)):(?P<offset>\d+)$")
 
@@ -42,3 +43,37 @@ class BinlogPosition:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class StartPoint:
+    """Where a session starts: a binlog position, or a GTID state (MariaDB `0-1-42,1-2-7`, MySQL `uuid:1-42`).
+
+    `server_id` is the server whose binlog `position` is in (None: not known). A file and offset mean nothing on
+    another server: every server numbers its own binlog, and the same `binlog.000042:1876` on a promoted replica
+    is some other transaction, or the middle of one."""
+
+    position: BinlogPosition | None = None
+    gtid: str | None = None
+    server_id: int | None = None
+
+    def __str__(self) -> str:
+        return f"gtid {self.gtid}" if self.position is None else str(self.position)
+
+    def on_server(self, server_id: int) -> StartPoint:
+        """This start point on the server `server_id` (the one a session just reached, `@@server_id`).
+
+        Its own server (or an unknown one): the position. Another server (a failover, an endpoint switched to a
+        promoted replica): the GTID state, never the position. No GTID state to go by: SourceUnusable, saying how
+        to recover, rather than a guess."""
+        if self.position is None or self.server_id in (None, server_id):
+            return StartPoint(self.position, self.gtid, server_id)
+        if self.gtid:
+            return StartPoint(None, self.gtid, server_id)
+        raise SourceUnusable(
+            f"the source is now server_id {server_id}, but the resume point {self.position} is a binlog position "
+            f"of server_id {self.server_id} and no GTID state was recorded with it: restart with --start-gtid set "
+            "to the old server's GTID state at that point, or take a new snapshot and start from it "
+            f"(--from-snapshot); --start-position {self.position} only if this server continues the old one's "
+            "binlog (an Aurora writer after a failover inside its cluster)"
+        )

@@ -3,7 +3,9 @@
 The reader assembles each transaction (GTID/BEGIN ... XID/COMMIT, or one DDL statement) and yields it only when it
 is complete, with the position just after it: the point a restart or a reconnect resumes from. It owns
 reconnects: when a session breaks, it opens a new one at the end of the last transaction it yielded, so nothing
-is skipped and nothing already delivered is read twice.
+is skipped and nothing already delivered is read twice. A resume point is a position on one server: when a new
+session reaches another server (a failover behind the same endpoint), it resumes by the GTID state instead, or
+stops (`StartPoint.on_server`); each transaction records the server it was read from.
 
 With `output_schema`, a table's schema event goes just before its first row event whose table definition (from
 the TABLE_MAP) differs from the last one this reader emitted for it; a transaction's schema events count as
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymysqlreplication.event import (
+    FormatDescriptionEvent,
     GtidEvent,
     HeartbeatLogEvent,
     MariadbAnnotateRowsEvent,
@@ -33,11 +36,11 @@ from pymysqlreplication.event import (
 from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from .ddl import classify_ddl
-from .errors import ConnectionLost, RuntimeFailure
+from .errors import ConnectionLost, RuntimeFailure, SourceUnusable
 from .event import ChangeEvent, ColumnDefinition, DdlEvent, Event, Operation, SchemaEvent
 from .gtid_state import GtidState
-from .position import BinlogPosition
-from .replication import ReplicationSession, SessionOptions, StartPoint
+from .position import BinlogPosition, StartPoint
+from .replication import OtherEvent, ReplicationSession, SessionOptions
 from .schema import UnknownColumnType, table_definition
 from .settings import MySQLUrl, TableFilter
 from .values import STRING, ColumnSpec, RowConverter, changed_columns
@@ -62,10 +65,11 @@ class Transaction:
     end: BinlogPosition
     gtid: str | None
     gtid_state: str | None
+    server_id: int | None = None  # the server whose binlog `start` and `end` are positions in
 
     @property
     def resume_point(self) -> StartPoint:
-        return StartPoint(self.end, self.gtid_state)
+        return StartPoint(self.end, self.gtid_state, self.server_id)
 
 
 @dataclass(slots=True)
@@ -116,6 +120,7 @@ class BinlogReader:
         self._converters: dict[tuple[Any, ...], RowConverter] = {}
         self._schemas: dict[TableKey, Definition] = {}  # the last definition emitted per table
         self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
+        self.server_id = start.server_id  # of the current session's server, once connected
         self.reconnects = 0
         self._on_heartbeat = on_heartbeat
         # Read by the metrics/health thread: plain attributes, each written by this thread only.
@@ -133,6 +138,7 @@ class BinlogReader:
                 continue
             self.connected = True
             try:
+                self._follow(session)
                 for item in self._read(session):
                     if item is not None:
                         failures = 0
@@ -147,6 +153,26 @@ class BinlogReader:
             finally:
                 self.connected = False
                 session.close()
+
+    def _follow(self, session: ReplicationSession) -> None:
+        """Take the session's start point (on another server: the GTID state, see `StartPoint.on_server`)."""
+        before, after = self.resume, session.start
+        if before.server_id is not None and after.server_id != before.server_id:
+            if self.options.end_position is not None:
+                raise SourceUnusable(
+                    f"--end-position {self.options.end_position} is a position of server_id {before.server_id}, and "
+                    f"the source is now server_id {after.server_id}: give an end position of the new server"
+                )
+            log.warning(
+                "the source is now server_id %s, not %s (a failover, or the endpoint points at another server): "
+                "resuming from %s instead of %s, a position of the old server",
+                after.server_id,
+                before.server_id,
+                after,
+                before,
+            )
+        self.resume = after
+        self.server_id = session.server_id
 
     def _reached_end(self, position: BinlogPosition | None) -> bool:
         end = self.options.end_position
@@ -168,7 +194,7 @@ class BinlogReader:
         return failures
 
     def _read(self, session: ReplicationSession) -> Iterator[Transaction | None]:
-        file = self.resume.position.file if self.resume.position else ""
+        file = session.start.position.file if session.start.position else ""
         txn: _OpenTransaction | None = None
         for event in session.events():
             end = event.packet.log_pos
@@ -183,6 +209,10 @@ class BinlogReader:
             self.last_event_timestamp = event.timestamp
             self.read_at = (file, end)
             start = BinlogPosition(file, end - event.packet.event_size)
+            if isinstance(event, OtherEvent | FormatDescriptionEvent):
+                if txn is None and self._reached_end(BinlogPosition(file, end)):
+                    return  # --end-position lies between transactions, e.g. among a rotation's own events
+                continue
             if isinstance(event, MariadbGtidEvent | GtidEvent):
                 gtid = event.gtid
                 standalone = bool(event.flags & MARIADB_FL_STANDALONE) if isinstance(event, MariadbGtidEvent) else True
@@ -377,7 +407,7 @@ class BinlogReader:
                     query=query,
                 )
             )
-        return Transaction(events, txn.start, end, txn.gtid, str(self.gtid_state) or None)
+        return Transaction(events, txn.start, end, txn.gtid, str(self.gtid_state) or None, self.server_id)
 
 
 def _without(row: dict[str, Any], excluded: frozenset[str]) -> dict[str, Any]:

@@ -5,6 +5,10 @@ decode each event. That keeps two things in our hands that the library's `BinLog
 reconnecting (its retry restarts from its original start position) and MariaDB annotate events with a file/pos
 start (it only asks for them when starting from a GTID). A session never reconnects by itself: it raises
 `ConnectionLost` and the reader decides where to resume.
+
+Before asking for the binlog, a session reads which server it reached (`@@server_id`): a start position recorded
+on another server (a failover, an endpoint that now points at a promoted replica) is replaced by the GTID state
+recorded with it, or refused (`StartPoint.on_server`). `start` is then what the session really asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import pymysql
 from pymysql.constants.COMMAND import COM_BINLOG_DUMP
 from pymysql.cursors import DictCursor
+from pymysqlreplication.constants import BINLOG
 from pymysqlreplication.constants.BINLOG import FORMAT_DESCRIPTION_EVENT, ROTATE_EVENT, TABLE_MAP_EVENT
 from pymysqlreplication.event import (
     FormatDescriptionEvent,
@@ -38,9 +43,11 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from . import library_fixes  # noqa: F401 - repairs the library's column decoders on import
 from .errors import ConnectionLost, CredentialsRejected, RuntimeFailure, SourceUnusable
-from .position import BinlogPosition
+from .position import StartPoint
 from .settings import MySQLUrl
 from .source import connect
+
+__all__ = ["EVENTS", "OtherEvent", "ReplicationSession", "SessionOptions", "StartPoint", "with_key_order"]
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +78,28 @@ EVENTS = frozenset(
         XAPrepareEvent,
     }
 )
+ROWS_EVENTS = frozenset(
+    {
+        BINLOG.WRITE_ROWS_EVENT_V1,
+        BINLOG.UPDATE_ROWS_EVENT_V1,
+        BINLOG.DELETE_ROWS_EVENT_V1,
+        BINLOG.WRITE_ROWS_EVENT_V2,
+        BINLOG.UPDATE_ROWS_EVENT_V2,
+        BINLOG.DELETE_ROWS_EVENT_V2,
+        BINLOG.PARTIAL_UPDATE_ROWS_EVENT,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
-class StartPoint:
-    """Where a session starts: a binlog position, or a GTID state (MariaDB `0-1-42,1-2-7`, MySQL `uuid:1-42`)."""
+class OtherEvent:
+    """An event not decoded (GTID list, binlog checkpoint, stop, previous GTIDs, ...): only its header, so that the
+    reader knows how far it has read. A rotation ends with a few of these, and MariaDB writes a binlog checkpoint
+    event later, from a background thread: skipped silently, the server's end of binlog would stay ahead of what
+    the streamer read on an idle source (a stall and a growing lag), and an --end-position there never reached."""
 
-    position: BinlogPosition | None = None
-    gtid: str | None = None
-
-    def __str__(self) -> str:
-        return f"gtid {self.gtid}" if self.position is None else str(self.position)
+    packet: Any  # the event header: log_pos, event_size, event_type
+    timestamp: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +119,23 @@ class ReplicationSession:
         self.url = url
         self.start = start
         self.options = options
+        self.server_id: int | None = None  # the server this session reached (@@server_id)
         self.table_map: dict[int, Any] = {}
         self._use_checksum = False
         self._mysql_version: tuple[int, int, int] = (0, 0, 0)
         self._post_header_lengths: Any = None
         self._stream = self._connect(read_timeout=options.read_timeout)
-        self._ctl = self._connect(cursorclass=DictCursor)
+        try:
+            self._ctl = self._connect(cursorclass=DictCursor)
+        except BaseException:
+            self._stream.close()
+            raise
         self._ctl._get_dbms = lambda: options.flavor  # type: ignore[attr-defined]
-        self._request_dump()
+        try:
+            self._request_dump()
+        except BaseException:
+            self.close()
+            raise
 
     def _connect(self, **kwargs: Any) -> pymysql.connections.Connection[Any]:
         """`source.connect` (TLS and its checks included); a failure to reach the server is retried by the reader,
@@ -130,6 +157,8 @@ class ReplicationSession:
 
     def _request_dump(self) -> None:
         try:
+            self.server_id = int(self._execute("SELECT @@server_id")[0][0])
+            self.start = self.start.on_server(self.server_id)
             rows = self._execute("SHOW GLOBAL VARIABLES LIKE 'binlog_checksum'")
             self._use_checksum = bool(rows) and str(rows[0][1]).upper() != "NONE"
             if self._use_checksum:
@@ -192,15 +221,28 @@ class ReplicationSession:
                 self._post_header_lengths,
             )
             event = wrapper.event
-            if wrapper.event_type == ROTATE_EVENT and wrapper.timestamp != 0:
-                self.table_map = {}  # table ids are reused after a server restart, which always rotates
-            elif wrapper.event_type == FORMAT_DESCRIPTION_EVENT and event is not None:
+            if wrapper.event_type in (ROTATE_EVENT, FORMAT_DESCRIPTION_EVENT):
+                # A table id names a table only within one server process: ids are handed out again from the
+                # start after a restart, and a session reading an old file goes on into the files written after
+                # the restart. Every file starts with a format description (after a real or an artificial rotate)
+                # and a transaction never spans files: forget every mapping there.
+                self.table_map = {}
+            if wrapper.event_type == FORMAT_DESCRIPTION_EVENT and event is not None:
                 self._mysql_version = event.mysql_version
                 self._post_header_lengths = event.post_header_len
             elif wrapper.event_type == TABLE_MAP_EVENT and event is not None:
                 self.table_map[event.table_id] = with_key_order(event)
             if event is not None:
                 yield event
+            elif wrapper.event_type in ROWS_EVENTS:
+                # Never the case in a binlog: each rows event follows its TABLE_MAP in the same file. Dropped, it
+                # would be a silent loss: stop instead.
+                raise RuntimeFailure(
+                    f"a rows event ending at offset {wrapper.log_pos} refers to a table id without a TABLE_MAP "
+                    "event before it in this session; report this with the binlog file"
+                )
+            else:
+                yield OtherEvent(wrapper, wrapper.timestamp)
 
 
 def with_key_order(event: TableMapEvent) -> Any:
@@ -218,6 +260,14 @@ def _classify(error: BaseException, start: StartPoint) -> Exception:
     code = error.args[0] if isinstance(error, pymysql.err.MySQLError) and error.args else None
     text = str(error.args[1]) if isinstance(error, pymysql.err.MySQLError) and len(error.args) > 1 else str(error)
     if code == ER_MASTER_FATAL_ERROR_READING_BINLOG:
+        if start.position is None:
+            # MariaDB: "Could not find GTID state requested by slave in any binlog files", "... which is not in the
+            # master's binlog"; MySQL: "... purged binary logs containing GTIDs that the slave requires".
+            return SourceUnusable(
+                f"server_id {start.server_id} cannot send the binlog from {start}: {text.rstrip('.')}; its binlog "
+                "does not hold the transactions after that GTID state (purged, or not replicated to it before it was "
+                "promoted): take a new snapshot and start from it (--from-snapshot)"
+            )
         return SourceUnusable(f"the server cannot send the binlog from {start}: {text}")
     if code == ER_ACCESS_DENIED_FOR_USER:
         return CredentialsRejected(f"replication refused: {text}: check the user and password")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigError
 from .position import BinlogPosition
+
+if TYPE_CHECKING:
+    from .masking import Masker
 
 DEFAULT_MYSQL_PORT = 3306
 
@@ -236,3 +240,4 @@ class StreamerSettings:
     kinesis: KinesisSettings | None = None
     lake: LakeSettings | None = None
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    masker: Masker | None = None  # --mask-columns

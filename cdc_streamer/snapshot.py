@@ -29,6 +29,8 @@ import pymysql
 import pymysql.cursors
 
 from .errors import CdcError, ConfigError, RuntimeFailure, SourceUnusable
+from .masking import Masker
+from .masking_setup import check_mask_columns
 from .preflight import global_privileges
 from .settings import MySQLUrl
 from .snapshot_layout import (
@@ -61,8 +63,17 @@ from .snapshot_source import (
     table_facts,
     visible_tables,
 )
-from .snapshot_types import SNAPSHOT_DECODERS, ColumnInfo, arrow_schema, key_placeholder, key_value, to_arrow
+from .snapshot_types import (
+    SNAPSHOT_DECODERS,
+    ColumnInfo,
+    arrow_schema,
+    key_placeholder,
+    key_value,
+    masked_column,
+    to_arrow,
+)
 from .source import Source, connect
+from .source import quote_for_parameters as quote_param
 from .source import quote_identifier as quote
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -80,6 +91,7 @@ class SnapshotSettings:
     export_id: str | None = None
     endpoint_url: str | None = None
     region: str | None = None
+    masker: Masker | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,8 @@ def plan(conn: Connection, source: Source, settings: SnapshotSettings) -> list[T
     facts = [table_facts(conn, source, database, table) for database, table in chosen]
     refuse_unusable(facts)
     check_privileges(conn, source, facts)
+    if settings.masker is not None:
+        check_mask_columns(settings.masker.patterns, source.column_types, source.json_columns)
     return facts
 
 
@@ -142,12 +156,16 @@ def _export(
     task_start: datetime.datetime,
     progress: Progress,
 ) -> SnapshotResult:
-    exports = [TableExport(f.database, f.table, f.columns, f.primary_key, f.estimated_rows) for f in facts]
+    masks = [masked_positions(settings.masker, f) for f in facts]
+    exports = [
+        TableExport(f.database, f.table, exported_columns(f.columns, m), f.primary_key, f.estimated_rows)
+        for f, m in zip(facts, masks, strict=True)
+    ]
     try:
         start_session(conn)
         point = consistent_point(conn, source.is_mariadb)
         rows(conn, f"SAVEPOINT {SAVEPOINT}")
-        for table, export in zip(facts, exports, strict=True):
+        for table, export, masked in zip(facts, exports, masks, strict=True):
             check_definition(conn, source, table)
             export.started = now_utc()
             progress.start(table.name, table.estimated_rows)
@@ -159,6 +177,7 @@ def _export(
                 f"{export_id}/{table_dir(table.database, table.table)}",
                 settings.chunk_rows,
                 progress,
+                Masking(settings.masker, masked) if settings.masker is not None and masked else None,
             )
             progress.finish()
             export.ended = now_utc()
@@ -237,8 +256,8 @@ def keyset_condition(keys: Sequence[ColumnInfo]) -> str:
     the row-value comparison as a full index scan and this form as an index range. Pure."""
     terms = []
     for index, key in enumerate(keys):
-        equal = [f"{quote(k.name)} = {key_placeholder(k)}" for k in keys[:index]]
-        terms.append("(" + " AND ".join([*equal, f"{quote(key.name)} > {key_placeholder(key)}"]) + ")")
+        equal = [f"{quote_param(k.name)} = {key_placeholder(k)}" for k in keys[:index]]
+        terms.append("(" + " AND ".join([*equal, f"{quote_param(key.name)} > {key_placeholder(key)}"]) + ")")
     return " OR ".join(terms)
 
 
@@ -251,8 +270,9 @@ def chunk_query(table: TableFacts, last_key: Sequence[Any] | None, limit: int) -
     """The next chunk's SELECT in key order, after `last_key` (the previous chunk's last key values). Pure."""
     by_name = {column.name: column for column in table.columns}
     keys = [by_name[name] for name in table.primary_key]
-    order = ", ".join(quote(name) for name in table.primary_key)
-    sql = f"SELECT {select_list(table.columns)} FROM {table_sql(table)}"
+    order = ", ".join(quote_param(name) for name in table.primary_key)
+    names = ", ".join(quote_param(column.name) for column in table.columns)
+    sql = f"SELECT {names} FROM {quote_param(table.database)}.{quote_param(table.table)}"
     args: list[Any] = []
     if last_key is not None:
         sql += f" WHERE {keyset_condition(keys)}"
@@ -297,6 +317,30 @@ class TableParts:
         self._current = None
 
 
+@dataclass(frozen=True, slots=True)
+class Masking:
+    """The masker and the positions of a table's masked columns (`--mask-columns`)."""
+
+    masker: Masker
+    positions: frozenset[int]
+
+    def rows(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        mask, positions = self.masker.mask_value, self.positions
+        return [tuple(mask(v) if i in positions else v for i, v in enumerate(row)) for row in fetched]
+
+
+def masked_positions(masker: Masker | None, table: TableFacts) -> frozenset[int]:
+    if masker is None:
+        return frozenset()
+    names = masker.masked_columns(table.database, table.table, (column.name for column in table.columns))
+    return frozenset(i for i, column in enumerate(table.columns) if column.name in names)
+
+
+def exported_columns(columns: Sequence[ColumnInfo], masked: frozenset[int]) -> tuple[ColumnInfo, ...]:
+    """The columns as exported: a masked column is a string holding the HMAC's 64 hex digits."""
+    return tuple(masked_column(column) if i in masked else column for i, column in enumerate(columns))
+
+
 def read_table(
     conn: Connection,
     table: TableFacts,
@@ -305,8 +349,9 @@ def read_table(
     directory: str,
     chunk_rows: int,
     progress: Progress,
+    masking: Masking | None = None,
 ) -> None:
-    schema = arrow_schema(table.columns)
+    schema = arrow_schema(export.columns)
     key_positions = [next(i for i, c in enumerate(table.columns) if c.name == name) for name in table.primary_key]
     parts = TableParts(target, directory, schema, chunk_rows * CHUNKS_PER_FILE)
     last_key: list[Any] | None = None
@@ -317,8 +362,9 @@ def read_table(
             with conn.cursor(pymysql.cursors.SSCursor) as cursor:
                 cursor.execute(sql, args)
                 while fetched := cursor.fetchmany(FETCH_ROWS):
-                    batches.append(record_batch(table.columns, schema, fetched))
-                    last_key = [fetched[-1][i] for i in key_positions]
+                    last_key = [fetched[-1][i] for i in key_positions]  # the real key: the next chunk's start
+                    rows_out = masking.rows(fetched) if masking is not None else fetched
+                    batches.append(record_batch(export.columns, schema, rows_out))
                     progress.advance(len(fetched))
             count = sum(batch.num_rows for batch in batches)
             if count:

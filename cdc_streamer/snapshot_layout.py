@@ -20,6 +20,7 @@ from typing import Any
 from .encoding import column_fields
 from .errors import ConfigError
 from .event import ColumnDefinition
+from .path_names import path_value
 from .position import BinlogPosition
 from .snapshot_types import ColumnInfo, schema_column, type_mapping
 
@@ -45,6 +46,8 @@ def iso_time(moment: datetime.datetime) -> str:
 
 
 def table_dir(database: str, table: str) -> str:
+    """Aurora's `<db>/<db>.<table>/<partition>`, each name escaped into one path segment (`path_names`)."""
+    database, table = path_value(database), path_value(table)
     return f"{database}/{database}.{table}/{PARTITION}"
 
 
@@ -126,6 +129,8 @@ def tables_info(tables: Sequence[TableExport]) -> dict[str, Any]:
             },
             "schemaMetadata": {"originalTypeMappings": [type_mapping(column) for column in table.columns]},
             "cdc": {
+                "database": table.database,  # `target` is ambiguous when a name holds a dot
+                "table": table.table,
                 "rows": table.rows,
                 "primaryKey": list(table.primary_key),
                 "columns": [column_fields(column) for column in table.schema_columns()],

@@ -94,6 +94,14 @@ class ColumnInfo:
         return parse_members(self.column_type) if self.data_type in ("enum", "set") else ()
 
 
+MASK_LENGTH = 64  # hex digits of an HMAC-SHA256
+
+
+def masked_column(column: ColumnInfo) -> ColumnInfo:
+    """A `--mask-columns` column as exported: a string of the HMAC's hex digits, `varchar` in schema events."""
+    return ColumnInfo(column.name, "varchar", f"varchar({MASK_LENGTH})", char_max_length=MASK_LENGTH)
+
+
 def column_kind(column: ColumnInfo) -> str:
     kind = column.data_type
     if kind in _SMALL_INTEGERS or kind == "year" or (kind == "int" and not column.unsigned):

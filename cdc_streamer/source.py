@@ -38,6 +38,12 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def quote_for_parameters(name: str) -> str:
+    """`quote_identifier` for a statement run with parameters: pymysql %-formats such a statement's text, so a `%`
+    in the name is doubled (a table named `100%` would otherwise break the statement or shift its parameters)."""
+    return quote_identifier(name).replace("%", "%%")
+
+
 def connection_arguments(url: MySQLUrl, *, connect_timeout: float = 10.0) -> dict[str, Any]:
     """pymysql's arguments for every connection to the source (control, replication, snapshot, heartbeat)."""
     arguments: dict[str, Any] = {
@@ -252,6 +258,15 @@ class Source:
             return None
         rows = self._rows("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,))
         return {str(row[0]) for row in rows}
+
+    def column_types(self, database: str) -> list[tuple[str, str, str]]:
+        """(table, column, DATA_TYPE lowercase) of every column of a database's tables, in table order."""
+        rows = self._rows(
+            "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s"
+            " ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (database,),
+        )
+        return [(str(table), str(column), str(data_type).lower()) for table, column, data_type in rows]
 
     def json_columns(self, database: str, table: str) -> frozenset[str]:
         """MariaDB stores JSON as LONGTEXT guarded by CHECK (json_valid(col)); find those columns (cached)."""

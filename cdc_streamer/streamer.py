@@ -20,12 +20,15 @@ from types import FrameType
 from .checkpoint import Checkpoint, CheckpointStore, open_store
 from .errors import ConfigError, ConnectionLost, CredentialsRejected, SourceUnusable
 from .heartbeat import HeartbeatWriter
+from .masking_setup import check_mask_columns
 from .monitor import RunMonitor, ServerProbe, probe_interval
+from .position import StartPoint
 from .preflight import check_position_available, read_facts, run_checks
 from .reader import BinlogReader, ReaderOptions, Transaction
-from .replication import ReplicationSession, SessionOptions, StartPoint
+from .replication import ReplicationSession, SessionOptions
 from .settings import MySQLUrl, StreamerSettings
 from .sinks import Sink, open_sink
+from .sinks.masking import masking_sink
 from .source import Source
 
 log = logging.getLogger(__name__)
@@ -105,17 +108,31 @@ class StopSignal:
 
 
 def resolve_start(settings: StreamerSettings, stored: Checkpoint | None, source: Source) -> StartPoint:
-    """--start-position / --start-gtid, else the stored checkpoint, else the server's current position."""
+    """--start-position / --start-gtid, else the stored checkpoint, else the server's current position.
+
+    A checkpoint saved while streaming another server (a failover since) resumes by its GTID state, or is refused
+    when it has none (`StartPoint.on_server`): its file and offset are never looked up on this server."""
+    server_id = source.server_id()
     if settings.start_position is not None:
-        return StartPoint(settings.start_position, source.gtid_at(settings.start_position))
+        return StartPoint(settings.start_position, source.gtid_at(settings.start_position), server_id)
     if settings.start_gtid:
-        return StartPoint(None, settings.start_gtid)
+        return StartPoint(None, settings.start_gtid, server_id)
     if stored is not None:
-        return StartPoint(stored.position, stored.gtid)
+        start = StartPoint(stored.position, stored.gtid, stored.server_id).on_server(server_id)
+        if start.position is None:
+            log.warning(
+                "the checkpoint %s is a position of server_id %s, and the source is server_id %s (a failover since "
+                "it was saved?): resuming by its GTID state %s",
+                stored.position,
+                stored.server_id,
+                server_id,
+                start.gtid,
+            )
+        return start
     current = source.current_position()
     if current is None:
         raise SourceUnusable("binary logging is off: start the server with log_bin (e.g. --log-bin=binlog)")
-    return StartPoint(current, source.gtid_at(current))
+    return StartPoint(current, source.gtid_at(current), server_id)
 
 
 def validate_filter(settings: StreamerSettings, source: Source) -> None:
@@ -130,6 +147,8 @@ def validate_filter(settings: StreamerSettings, source: Source) -> None:
                 raise ConfigError(f"{flag}: database {database!r} does not exist on the source")
             if table != "*" and table not in tables:
                 raise ConfigError(f"{flag}: table {database}.{table} does not exist on the source")
+    if settings.masker is not None:
+        check_mask_columns(settings.masker.patterns, source.column_types, source.json_columns)
 
 
 CredentialsRefresh = Callable[[], MySQLUrl | None]
@@ -171,7 +190,7 @@ class Streamer:
             stack.callback(sink.close)
             self.monitor.sink, self.monitor.sink_name = sink, settings.sink
             stack.callback(self._release)  # runs first: the lease goes once the sink has flushed
-            self._run(sink)
+            self._run(masking_sink(sink, settings.masker) if settings.masker is not None else sink)
         return self.stats
 
     def _connect(self) -> Source:
@@ -231,7 +250,7 @@ class Streamer:
                 settings.sink,
             )
             if start.position is not None:
-                self._save(Checkpoint(start.position, start.gtid, server_id))
+                self._save(Checkpoint(start.position, start.gtid, start.server_id))
             monitoring = settings.monitoring
             reader = BinlogReader(
                 self.url,
@@ -324,7 +343,8 @@ class Streamer:
         """Move the checkpoint to the end of the acknowledged prefix, if it grew."""
         done = inflight.pop_acknowledged()
         if done is not None:
-            self._save(Checkpoint(done.end, done.gtid_state, server_id))
+            # The transaction's own server: after a failover the checkpoint is a position of the new one.
+            self._save(Checkpoint(done.end, done.gtid_state, server_id if done.server_id is None else done.server_id))
 
     def _save(self, checkpoint: Checkpoint) -> None:
         if not self.settings.replay:

@@ -7,7 +7,8 @@ life of the Lambda container) and checks it: a failed fetch, a size other than N
 an event other than the one the pointer names is a `ClaimCheckFailed` (an `InvalidEvent`) with the reason.
 
 The Lambda role needs `s3:GetObject` on the claim-check prefix only: a pointer can name any URI, so the role is
-what keeps the transform from reading anything else.
+what keeps the transform from reading anything else. Local delivery (`cdc-lake deliver --endpoint-url/--region`)
+points `s3_fetch` at its own S3 endpoint with `use_endpoint`; the Lambda never calls it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from .flatten import InvalidEvent, parse_event, show
 
 Fetch = Callable[[str], bytes]
+
+_CLIENT_OPTIONS: dict[str, str] = {}  # boto3.client("s3", ...) options of `s3_fetch`; empty: the defaults
 
 # Fields that identify an event; the fetched event must agree with its pointer on each.
 IDENTITY = ("database", "table", "type", "position", "xoffset")
@@ -79,11 +82,21 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:500]
 
 
+def use_endpoint(endpoint_url: str | None = None, region: str | None = None) -> None:
+    """Make `s3_fetch` use this S3 endpoint and region (None: boto3's defaults, AWS_ENDPOINT_URL included)."""
+    _CLIENT_OPTIONS.clear()
+    if endpoint_url:
+        _CLIENT_OPTIONS["endpoint_url"] = endpoint_url
+    if region:
+        _CLIENT_OPTIONS["region_name"] = region
+    _s3_client.cache_clear()
+
+
 @functools.cache
 def _s3_client() -> Any:
     import boto3
 
-    return boto3.client("s3")
+    return boto3.client("s3", **_CLIENT_OPTIONS)
 
 
 def _claim(event: dict[str, Any]) -> tuple[str, int]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from cdc_lake.event_schema import DDL_TABLE, SCHEMA_TABLE, binlog_order
 from cdc_streamer.encoding import RawJson, encode_value
+from cdc_streamer.path_names import path_value as partition_value
 
 ROW_TYPES = frozenset({"insert", "update", "delete"})
 SCHEMA_TYPE = "table-schema"
@@ -165,7 +166,8 @@ def flatten(event: dict[str, Any]) -> FlatRow:
         "data": data_text,
         "old": old_text,
     }
-    return FlatRow(row, {"database": database, "table": table, "dt": dt, "hour": hour})
+    keys = {"database": partition_value(database), "table": partition_value(table), "dt": dt, "hour": hour}
+    return FlatRow(row, keys)
 
 
 def show(value: Any, limit: int = 80) -> str:
@@ -221,11 +223,11 @@ def _bigint(event: dict[str, Any], field: str) -> int | None:
 
 
 def _name(event: dict[str, Any], field: str) -> str:
-    """A database or table name: it becomes an S3 path segment, so it must be non-empty, free of '/' and valid
-    Unicode (no lone surrogate from a `\\ud800` escape)."""
+    """A database or table name: non-empty and valid Unicode (no lone surrogate from a `\\ud800` escape). It becomes
+    an S3 path segment's value Hive-escaped (`partition_value`), so '/' or '=' in a name is fine."""
     value: str = _required(event, field, str)
-    if not value or "/" in value:
-        raise InvalidEvent(f"field {field!r} must be a non-empty name without '/', got {show(value)}")
+    if not value:
+        raise InvalidEvent(f"field {field!r} must be a non-empty name, got {show(value)}")
     if not value.isascii():
         try:
             value.encode("utf-8")

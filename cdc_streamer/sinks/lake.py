@@ -61,6 +61,11 @@ class LakeSink:
         lake = settings.lake
         store = LakeStore.open(lake.lake_dir, endpoint_url=lake.endpoint_url, region=lake.region)
         log.info("delivering into the lake at %s", store.root if store.local else f"s3://{store.root}")
+        if not settings.output_ddl:
+            log.warning(
+                "--output-ddl is off: the lake will not see TRUNCATE, DROP or RENAME TABLE, so `cdc-lake compact` "
+                "cannot apply them and master tables keep the rows they removed; add --output-ddl (CDC_OUTPUT_DDL)"
+            )
         return cls(store, lake)
 
     # -- Sink protocol -------------------------------------------------------------------------------------------

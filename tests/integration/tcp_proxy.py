@@ -1,5 +1,6 @@
 """The project's own TCP fault proxy: forwards a local port to the server and, on command, drops every connection,
-stalls them (data held, sockets open), half-closes them (the client sees end-of-stream), or refuses new ones."""
+stalls them (data held, sockets open), half-closes them (the client sees end-of-stream), or refuses new ones; and
+re-points new connections at another server (`switch`: a DNS name moved to a promoted replica)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class FaultProxy:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(self.target)
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
             except OSError:
                 client.close()
                 continue
@@ -68,6 +70,11 @@ class FaultProxy:
             for end in pair:
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+
+    def switch(self, target: tuple[str, int]) -> None:
+        """New connections go to `target` from now on; the open ones (to the old server) are reset."""
+        self.target = target
+        self.drop()
 
     def half_close(self) -> None:
         """The client reads end-of-stream; its writes still reach nobody."""

@@ -212,3 +212,30 @@ def test_a_missing_ca_file_is_a_usage_error(tls_server: LocalMariaDB, tmp_path: 
     for command in ("check", "run", "snapshot"):
         result = run_cli(command, "--mysql-url", tls_server.url(), "--mysql-ssl-ca", str(missing), timeout=60)
         assert_one_line_error(result, 2, "--mysql-ssl-ca (CDC_MYSQL_SSL_CA)", str(missing))
+
+
+def test_verify_and_load_export_connect_over_verified_tls(
+    tls_server: LocalMariaDB, tls_db: Database, certs: Certificates, tmp_path: Path
+) -> None:
+    tls_db.execute("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20))")
+    tls_db.executemany("INSERT INTO t VALUES (%s, %s)", [(1, "one"), (2, "two")])
+    ca = ["--mysql-ssl-ca", str(certs.ca)]
+    snapshot = run_cli("snapshot", "--mysql-url", tls_server.url(), *ca, "--out", str(tmp_path / "out"),
+                       "--tables", f"{tls_db.name}.t", timeout=120)  # fmt: skip
+    assert snapshot.returncode == 0, snapshot.stderr
+    [export] = (tmp_path / "out").iterdir()
+    lake = tmp_path / "lake"
+    loaded = run_cli("load-export", "--export", str(export), "--lake-dir", str(lake), "--mysql-url",
+                     tls_server.url(), *ca, cli="cdc_lake", timeout=120)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    verified = run_cli("verify", "--mysql-url", tls_server.url(), *ca, "--lake-dir", str(lake), cli="cdc_lake",
+                       timeout=120)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verify: 1 table: 1 equal" in verified.stdout
+
+    wrong = run_cli("verify", "--mysql-url", tls_server.url(), "--mysql-ssl-ca", str(certs.other_ca), "--lake-dir",
+                    str(lake), cli="cdc_lake", timeout=120)  # fmt: skip
+    assert_one_line_error(wrong, 2, "certificate is not trusted by the CA file")
+    missing = run_cli("load-export", "--export", str(export), "--lake-dir", str(lake), "--mysql-ssl-ca",
+                      str(tmp_path / "no-such-ca.pem"), cli="cdc_lake")  # fmt: skip
+    assert_one_line_error(missing, 2, "--mysql-ssl-ca")

@@ -5,6 +5,7 @@ streamer imports cdc_lake only when this sink is chosen."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -149,19 +150,20 @@ def test_a_full_buffer_is_delivered_and_a_big_transaction_acknowledged_after_its
 
 
 def test_events_the_transform_rejects_become_error_records_and_never_hold_an_ack_back(tmp_path: Path) -> None:
-    """A MySQL table name may contain '/', which no partition path can: the transform rejects its events."""
+    """An event the transform rejects (here a `ts` no partition date can hold) becomes an error record."""
     lake, clock = tmp_path / "lake", Clock()
     store = store_at(lake)
     sink = sink_for(store, clock)
-    sink.send([change(1), change(2, "a/b")], acker(store.log, "t1"))
-    sink.send([change(3, "a/b")], acker(store.log, "t2"))
+    sink.send([change(1), dataclasses.replace(change(2), ts=-1)], acker(store.log, "t1"))
+    sink.send([dataclasses.replace(change(3), ts=-1)], acker(store.log, "t2"))
     sink.flush()
     assert store.log == ["wrote table=orders", "wrote errors", "ack t1", "ack t2"]
     assert lake_ids(lake) == [1]
     errors = [json.loads(line) for path in (lake / "errors").rglob("*") if path.is_file()
               for line in path.read_text().splitlines()]  # fmt: skip
     assert len(errors) == 2
-    assert all(e["errorCode"] == "Lambda.ProcessingFailed" and "'/'" in e["errorMessage"] for e in errors)
+    assert all(e["errorCode"] == "Lambda.ProcessingFailed" and "'ts' is out of range" in e["errorMessage"]
+               for e in errors)  # fmt: skip
     assert [json.loads(base64.b64decode(e["rawData"]))["xid"] for e in errors] == [2, 3]
     assert (sink.stats.records, sink.stats.rows, sink.stats.failed) == (3, 1, 2)
 
@@ -209,6 +211,13 @@ def test_invocations_cut_at_500_records_and_keep_a_single_oversize_record() -> N
     big = b"x" * (INVOCATION_BYTES + 1)
     assert [list(chunk) for chunk in invocations([b"a", big, b"b"])] == [[0], [1], [2]]
     assert list(invocations([])) == []
+
+
+def test_a_claim_check_pointer_costs_the_event_it_stands_for() -> None:
+    pointer = json.dumps({"claim_check": {"uri": "s3://b/k", "bytes": INVOCATION_BYTES // 2 + 1}}).encode()
+    assert [list(chunk) for chunk in invocations([pointer, pointer, pointer])] == [[0], [1], [2]]
+    broken = b'{"claim_check": "not an object"}'
+    assert [list(chunk) for chunk in invocations([broken, broken])] == [[0, 1]]
 
 
 # -- flags -------------------------------------------------------------------------------------------------------

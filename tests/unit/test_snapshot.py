@@ -289,6 +289,8 @@ def test_documents() -> None:
     assert info["totalExtractedDataInGB"] == 0.001953
     (entry,) = tables_info([table])["perTableStatus"]
     assert entry["cdc"] == {
+        "database": "app",
+        "table": "orders",
         "rows": 5,
         "primaryKey": ["id"],
         "columns": [{"name": "id", "type": "int", "unsigned": False}],
@@ -350,3 +352,8 @@ def test_terminal_progress_redraws_one_line() -> None:
     text = stream.getvalue()
     assert text.count("\n") == 1 and text.endswith("\n")
     assert "\rsnapshot [############------------] app.t: 5/10 rows (50%), 5 rows/s" in text
+
+
+def test_names_become_one_escaped_directory_each() -> None:
+    assert table_dir("app", "orders") == "app/app.orders/1"
+    assert table_dir("a/b", "../x=1") == "a%2Fb/a%2Fb...%2Fx%3D1/1"
