@@ -93,6 +93,7 @@ def test_transform_zip_holds_only_the_transform_and_what_it_imports(default: Syn
             "cdc_streamer/encoding.py",
             "cdc_streamer/errors.py",
             "cdc_streamer/event.py",
+            "cdc_streamer/path_names.py",
             "cdc_streamer/position.py",
             "firehose_transform/__init__.py",
             "firehose_transform/claim_check.py",
