@@ -5,16 +5,29 @@ Rules this sink keeps:
 - One PutRecords call carries at most one record per partition key, so a partial failure can never let a later
   change of a key overtake an earlier one: a key's next record goes out only after the previous was accepted.
   (With `--aggregate`, that one record is a KPL aggregate of the key's pending changes, in order.)
-- Failed entries are resent, in their original order, with exponential backoff and full jitter, up to
-  `--max-send-attempts`; then the streamer stops (exit 1) naming the table and position, and the checkpoint
-  stays before the unsent row. `--on-send-failure skip` drops such rows instead, counted and logged.
+- A failed record (a failed entry, or every record of a failed call) waits before its next attempt; only the
+  failed keys wait, the others keep going. Two kinds of failure, two rules (`backoff`):
+  throttling (the stream asking for less) is back-pressure: waits of 0.1 s doubling to 1 s, for as long as it
+  lasts, up to `THROTTLED_SECONDS` (5 minutes) after the record's first failure;
+  errors (InternalFailure, ServiceUnavailable, a dropped or timed-out connection) count toward
+  `--max-send-attempts`: waits of 0.1 s doubling to 20 s, so the default 20 attempts span 2 to 4 minutes.
+  Past either limit the streamer stops (exit 1) naming the table and position, and the checkpoint stays before the
+  unsent row. `--on-send-failure skip` drops such rows instead, counted and logged.
 - Events over the record limit: `--oversize fail` (default), `skip`, or `claim-check:s3://bucket/prefix`
   (the event goes to S3 and a small pointer event is sent in its place).
-- `send()` never lets more than one batch of records wait: it sends as it goes, so a slow stream slows the
+- `send()` never lets more than one batch of records (plus the transaction being added) wait: it sends as it goes,
+  and waits out the backoff itself when every waiting key is backing off, so a slow or throttled stream slows the
   reader instead of filling memory.
 
 The client is anything with boto3's `put_records` signature: a boto3 Kinesis client in production, a fault
-injector or an in-memory client in tests and benchmarks.
+injector or an in-memory client in tests and benchmarks. Errors:
+
+    Exception raised by put_records
+    ├── throttling (THROTTLING)                      -> TransientCallError(throttled): each record throttled once
+    ├── service error, dropped or timed-out connection -> TransientCallError: each record failed once
+    └── anything else (stream deleted, access revoked) -> RuntimeFailure: exit 1 at once
+    ErrorCode on an entry: ProvisionedThroughputExceededException (throttled) or InternalFailure (failed once)
+    a record past its limit -> RuntimeFailure (exit 1), or skipped with --on-send-failure skip
 """
 
 from __future__ import annotations
@@ -35,16 +48,27 @@ from . import Ack
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_CALL_ERRORS = frozenset(
+BACKOFF_FIRST = 0.1  # seconds: the longest wait after a record's first failure
+THROTTLED_CAP = 1.0  # seconds: the longest wait after throttling (a shard's limits are per second)
+ERROR_CAP = 20.0  # seconds: the longest wait after an error (the AWS SDKs' own cap)
+THROTTLED_SECONDS = 300.0  # a record still throttled this long after its first failure stops the streamer
+WARN_AFTER_SECONDS = 30.0  # a record failing this long is logged (at most once a minute)
+
+THROTTLING = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "LimitExceededException",
         "ThrottlingException",
+        "KMSThrottlingException",
+    }
+)
+
+RETRYABLE_CALL_ERRORS = THROTTLING | frozenset(
+    {
         "InternalFailure",
         "InternalFailureException",
         "ServiceUnavailable",
         "ServiceUnavailableException",
-        "KMSThrottlingException",
         "RequestTimeout",
         "RequestTimeoutException",
     }
@@ -62,6 +86,10 @@ class ObjectStore(Protocol):
 class TransientCallError(Exception):
     """A whole PutRecords call failed in a way worth retrying (throttling, a dropped connection)."""
 
+    def __init__(self, message: str, *, throttled: bool) -> None:
+        super().__init__(message)
+        self.throttled = throttled
+
 
 @dataclass(slots=True)
 class _Transaction:
@@ -75,7 +103,10 @@ class PendingRecord:
     key: str
     txn: _Transaction
     event: Event  # for messages only: where the row came from
-    attempts: int = 0
+    attempts: int = 0  # failed attempts that count toward --max-send-attempts (errors, not throttling)
+    throttles: int = 0
+    failing_since: float | None = None  # the sink's clock at the first failure
+    not_before: float = 0.0  # the sink's clock: no attempt before this (backoff after a failure)
     last_error: str = ""
     done: bool = False
 
@@ -117,14 +148,18 @@ class KinesisSink:
         *,
         object_store: ObjectStore | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._settings = settings
         self._key: PartitionKey = partitioner(settings.partition_by)
         self._objects = object_store
         self._sleep = sleep
+        self._clock = clock
+        self._waited_until = 0.0
+        self._backoff_ends = 0.0  # no key backs off once the clock passes this
+        self._quiet_until = 0.0  # no "still failing" warning before this
         self._pending: list[PendingRecord] = []
-        self._failed_rounds = 0
         self._failure: str | None = None
         self.stats = SinkStats()
         if settings.partition_by in ("table", "database", "transaction_id") and not settings.aggregate:
@@ -209,35 +244,41 @@ class KinesisSink:
     # -- sending -------------------------------------------------------------------------------------------------
 
     def _send_round(self) -> None:
-        entries = self._next_entries()
+        """One PutRecords call of the keys not backing off; when every waiting key is backing off, wait instead."""
+        now, ready = self._now(), self._pending
+        if now < self._backoff_ends:  # some key may still be backing off
+            waits = {record.key: record.not_before for record in self._pending if record.not_before > now}
+            ready = [record for record in self._pending if record.key not in waits] if waits else self._pending
+            if not ready:
+                self._wait(min(waits.values()) - now)
+                return
+        entries = self._next_entries(ready)
         try:
             response = self._put(entries)
         except TransientCallError as error:
             self.stats.failed_calls += 1
-            self._record_failures([(entry, str(error)) for entry in entries])
+            self._record_failures([(entry, str(error), error.throttled) for entry in entries])
             return
         failures = []
         for entry, result in zip(entries, response["Records"], strict=True):
-            if result.get("ErrorCode"):
-                failures.append((entry, f"{result['ErrorCode']}: {result.get('ErrorMessage', '')}"))
+            if code := result.get("ErrorCode"):
+                failures.append((entry, f"{code}: {result.get('ErrorMessage', '')}", code in THROTTLING))
             else:
                 self._accepted(entry.records)
         if failures:
             self._record_failures(failures)
-        else:
-            self._failed_rounds = 0
         self._pending = [record for record in self._pending if not record.done]
 
-    def _next_entries(self) -> list[_Entry]:
-        """The oldest pending record of each key, up to the call's record and byte limits, in binlog order."""
+    def _next_entries(self, ready: list[PendingRecord]) -> list[_Entry]:
+        """The oldest ready record of each key, up to the call's record and byte limits, in binlog order."""
         if self._settings.aggregate:
             from .kinesis_aggregate import aggregate_entries
 
-            return aggregate_entries(self._pending, self._settings, _Entry)
+            return aggregate_entries(ready, self._settings, _Entry)
         entries: list[_Entry] = []
         keys: set[str] = set()
         size = 0
-        for record in self._pending:
+        for record in ready:
             if record.key in keys:
                 continue
             keys.add(record.key)  # a later record of this key must wait even if this one does not fit
@@ -258,7 +299,8 @@ class KinesisSink:
         except Exception as error:  # noqa: BLE001 - classified below: retry, or stop with one line
             code = _error_code(error)
             if code in RETRYABLE_CALL_ERRORS or _is_connection_error(error):
-                raise TransientCallError(f"{code or type(error).__name__}: {error}") from None
+                message = f"{code or type(error).__name__}: {error}"
+                raise TransientCallError(message, throttled=code in THROTTLING) from None
             self._failure = (
                 f"Kinesis PutRecords to {self._settings.stream_name!r} failed: {code or type(error).__name__}: {error}"
             )
@@ -275,32 +317,84 @@ class KinesisSink:
             if record.txn.remaining == 0:
                 record.txn.ack()
 
-    def _record_failures(self, failures: list[tuple[_Entry, str]]) -> None:
-        for entry, error in failures:
+    def _record_failures(self, failures: list[tuple[_Entry, str, bool]]) -> None:
+        """Each failed entry's records failed once more (throttled, or an error); the entry's key waits."""
+        now, jitter = self._now(), random.uniform(0.5, 1.0)  # one draw per call: its failed keys retry together
+        for entry, error, throttled in failures:
             for record in entry.records:
-                record.attempts += 1
                 record.last_error = error
+                record.failing_since = now if record.failing_since is None else record.failing_since
                 self.stats.retried_records += 1
-                if record.attempts >= self._settings.max_send_attempts:
-                    self._give_up(record)
+                if throttled:
+                    record.throttles += 1
+                    if now - record.failing_since >= THROTTLED_SECONDS:
+                        seconds = now - record.failing_since
+                        self._give_up(record, f"for {seconds:.0f} s (throttled: the stream needs more capacity)")
+                else:
+                    record.attempts += 1
+                    if record.attempts >= self._settings.max_send_attempts:
+                        self._give_up(record, f"{record.attempts} times")
+            if throttled:
+                wait = backoff(max(record.throttles for record in entry.records), jitter, THROTTLED_CAP)
+            else:
+                wait = backoff(max(record.attempts for record in entry.records), jitter, ERROR_CAP)
+            for record in entry.records:
+                record.not_before = now + wait
+            self._backoff_ends = max(self._backoff_ends, now + wait)
         self._pending = [record for record in self._pending if not record.done]
-        self._failed_rounds += 1
-        self._sleep(random.uniform(0, min(5.0, 0.05 * 2 ** min(self._failed_rounds, 10))))
+        self._warn_if_stuck(now)
 
-    def _give_up(self, record: PendingRecord) -> None:
-        """Out of attempts: stop with one line (default), or skip the row when the user opted in."""
+    def _warn_if_stuck(self, now: float) -> None:
+        """Once a minute at most, while some record has been failing for more than WARN_AFTER_SECONDS."""
+        if now < self._quiet_until:
+            return
+        since, oldest = min(
+            ((record.failing_since, record) for record in self._pending if record.failing_since is not None),
+            default=(now, None),
+            key=lambda pair: pair[0],
+        )
+        seconds = now - since
+        if oldest is None or seconds < WARN_AFTER_SECONDS:
+            return
+        self._quiet_until = now + 60.0
+        log.warning(
+            "Kinesis has refused an event of %s at %s for %.0f s (%d throttled, %d failed attempts; last: %s); "
+            "still retrying (throttling for up to %.0f s, errors up to --max-send-attempts %d); %d records waiting",
+            oldest.table,
+            oldest.position,
+            seconds,
+            oldest.throttles,
+            oldest.attempts,
+            oldest.last_error,
+            THROTTLED_SECONDS,
+            self._settings.max_send_attempts,
+            len(self._pending),
+        )
+
+    def _now(self) -> float:
+        """The clock, never behind the end of the last wait: with an injected sleep that returns at once (tests,
+        benchmarks) a backoff is skipped, never spun on."""
+        return max(self._clock(), self._waited_until)
+
+    def _wait(self, seconds: float) -> None:
+        until = self._now() + seconds
+        self._sleep(seconds)
+        self._waited_until = until
+
+    def _give_up(self, record: PendingRecord, how_long: str) -> None:
+        """Out of attempts or time: stop with one line (default), or skip the row when the user opted in."""
         if self._settings.on_send_failure != "skip":
             self._failure = (
-                f"Kinesis rejected an event of {record.table} at {record.position} {record.attempts} times "
+                f"Kinesis rejected an event of {record.table} at {record.position} {how_long} "
                 f"(last: {record.last_error}); the checkpoint stays before it"
             )
             raise RuntimeFailure(self._failure)
         self.stats.skipped_failed += 1
         log.error(
-            "skipped an event of %s at %s after %d failed attempts (%s)",
+            "skipped an event of %s at %s: Kinesis rejected it %s (%s)",
             record.table,
             record.position,
-            record.attempts,
+            how_long,
             record.last_error,
         )
         self._accepted([record], delivered=False)
@@ -308,6 +402,13 @@ class KinesisSink:
     def _check_usable(self) -> None:
         if self._failure is not None:
             raise RuntimeFailure(self._failure)
+
+
+def backoff(failures: int, jitter: float, cap: float) -> float:
+    """Seconds before the next attempt of a record that failed `failures` times: 0.1 s doubling to `cap`, times a
+    jitter drawn in [0.5, 1] (spread, yet never short). With the error cap (20 s) the default 20 attempts span at
+    least 123 s and at most 246 s; with the throttling cap (1 s) a record is retried about every second."""
+    return min(cap, BACKOFF_FIRST * 2.0 ** min(failures - 1, 16)) * jitter
 
 
 def _table(event: Event) -> str:

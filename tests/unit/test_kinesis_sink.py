@@ -1,5 +1,6 @@
-"""The Kinesis sink's logic without a network: partition keys, settings, batching, retries, acks, oversize events
-and KPL aggregation, against MemoryKinesis and small hand-written clients."""
+"""The Kinesis sink's logic without a network: partition keys, settings, batching, retries and their timing (on a
+fake clock), acks, oversize events and KPL aggregation, against MemoryKinesis, small hand-written clients and the
+fault injector of `tests/kinesis_faults.py`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aws_kinesis_agg import MAGIC
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +27,18 @@ from cdc_streamer.event import ChangeEvent, ColumnDefinition, DdlEvent, Event, O
 from cdc_streamer.partition import MAX_KEY_LENGTH, bounded, partitioner
 from cdc_streamer.position import BinlogPosition
 from cdc_streamer.settings import MIB, KinesisSettings
-from cdc_streamer.sinks.kinesis import KinesisSink, claim_check_key, pointer_event
+from cdc_streamer.sinks.kinesis import (
+    ERROR_CAP,
+    THROTTLED_CAP,
+    THROTTLED_SECONDS,
+    KinesisSink,
+    backoff,
+    claim_check_key,
+    pointer_event,
+)
 from cdc_streamer.sinks.kinesis_memory import MemoryKinesis
+
+from ..kinesis_faults import ENTRY_ERRORS, FaultRates, Killed, KinesisFaults
 
 # -- building events -------------------------------------------------------------------------------------------
 
@@ -545,12 +557,12 @@ def test_retryable_call_errors_are_retried(error: Exception) -> None:
     assert len(client.memory.records) == 2
 
 
-def test_persistent_throttling_runs_out_of_attempts() -> None:
-    client = RaisingKinesis([client_error("ProvisionedThroughputExceededException") for _ in range(10)])
+def test_persistent_errors_run_out_of_attempts() -> None:
+    client = RaisingKinesis([client_error("InternalFailure") for _ in range(10)])
     acks = Acks()
     kinesis = sink(client, max_send_attempts=3)
     kinesis.send([row(1)], acks("txn"))
-    with pytest.raises(RuntimeFailure, match=r"db\.t at binlog\.000001:4 xoffset 0.*ProvisionedThroughputExceeded"):
+    with pytest.raises(RuntimeFailure, match=r"db\.t at binlog\.000001:4 xoffset 0 3 times.*InternalFailure"):
         kinesis.flush()
     assert client.calls == 3
     assert acks.counts == {}
@@ -572,14 +584,209 @@ def test_non_retryable_call_error_stops_at_once() -> None:
     assert acks.counts == {}
 
 
-def test_failed_rounds_back_off_within_bounds() -> None:
-    sleeps: list[float] = []
-    client = RaisingKinesis([client_error("ThrottlingException") for _ in range(12)])
-    kinesis = KinesisSink(client, KinesisSettings(stream_name="cdc"), sleep=sleeps.append)
+class FakeClock:
+    """Time that passes only when the sink sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FailingKinesis:
+    """Fails every call with `code` (the whole call, or every entry) until the clock reaches `until`, then accepts
+    everything."""
+
+    def __init__(self, clock: FakeClock, code: str, *, until: float = float("inf"), whole_calls: bool = True) -> None:
+        self.clock, self.code, self.until, self.whole_calls = clock, code, until, whole_calls
+        self.memory = MemoryKinesis()
+        self.calls = 0
+
+    def put_records(self, *, StreamName: str, Records: list[Entry]) -> dict[str, Any]:
+        self.calls += 1
+        if self.clock() < self.until:
+            if self.whole_calls:
+                raise client_error(self.code)
+            failed = {"ErrorCode": self.code, "ErrorMessage": "injected"}
+            return {"FailedRecordCount": len(Records), "Records": [failed for _ in Records]}
+        return self.memory.put_records(StreamName=StreamName, Records=Records)
+
+
+def clocked_sink(client: Any, clock: FakeClock, **options: Any) -> KinesisSink:
+    return KinesisSink(client, KinesisSettings(stream_name="cdc", **options), sleep=clock.sleep, clock=clock)
+
+
+THROTTLED, FAILED = "ProvisionedThroughputExceededException", "InternalFailure"
+FAULTS = [(THROTTLED, True), (THROTTLED, False), (FAILED, True), (FAILED, False)]
+FAULT_IDS = ["throttled calls", "throttled entries", "failed calls", "failed entries"]
+
+
+def test_backoff_doubles_to_its_cap_and_never_falls_below_half() -> None:
+    assert [backoff(n, 1.0, ERROR_CAP) for n in (1, 2, 3, 8, 9, 10, 50)] == [0.1, 0.2, 0.4, 12.8, 20.0, 20.0, 20.0]
+    assert [backoff(n, 1.0, THROTTLED_CAP) for n in (1, 2, 3, 4, 5, 50)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert [backoff(n, 0.5, ERROR_CAP) for n in (1, 9, 50)] == [0.05, 10.0, 10.0]
+
+
+def test_the_default_attempts_span_two_to_four_minutes_of_errors() -> None:
+    attempts = KinesisSettings(stream_name="cdc").max_send_attempts
+    waits = range(1, attempts)  # the waits between the attempts: after failures 1 .. attempts-1
+    shortest = sum(backoff(n, 0.5, ERROR_CAP) for n in waits)
+    longest = sum(backoff(n, 1.0, ERROR_CAP) for n in waits)
+    assert 120 < shortest < longest < 250
+
+
+@pytest.mark.parametrize(
+    ("code", "cap"), [(THROTTLED, THROTTLED_CAP), (FAILED, ERROR_CAP)], ids=["throttled", "failed"]
+)
+def test_a_failing_record_waits_longer_after_each_failure(code: str, cap: float) -> None:
+    clock = FakeClock()
+    client = RaisingKinesis([client_error(code) for _ in range(12)])
+    kinesis = clocked_sink(client, clock)
     kinesis.send([row(1)], lambda: None)
     kinesis.flush()
-    assert len(sleeps) == 12
-    assert all(0 <= s <= 5.0 for s in sleeps)
+    assert client.calls == 13 and len(clock.sleeps) == 12
+    for failures, wait in enumerate(clock.sleeps, start=1):
+        assert backoff(failures, 0.5, cap) <= wait <= backoff(failures, 1.0, cap)
+
+
+@pytest.mark.parametrize(("code", "whole_calls"), FAULTS, ids=FAULT_IDS)
+def test_a_minute_of_throttling_or_errors_does_not_stop_the_sink(code: str, whole_calls: bool) -> None:
+    clock = FakeClock()
+    client = FailingKinesis(clock, code, until=60.0, whole_calls=whole_calls)
+    kinesis = clocked_sink(client, clock)
+    acks = Acks()
+    for number in range(5):
+        kinesis.send([row(key, 4 + number, xoffset=key) for key in range(3)], acks(str(number)))
+    kinesis.flush()
+    assert acks.counts == {str(number): 1 for number in range(5)}
+    assert len(client.memory.records) == 15 and kinesis.stats.skipped_failed == 0
+    assert clock.now >= 60.0
+    if code == THROTTLED:
+        assert clock.now <= 60.0 + THROTTLED_CAP  # throttling that ends is noticed within a second
+
+
+@pytest.mark.parametrize("whole_calls", [True, False], ids=["throttled calls", "throttled entries"])
+def test_throttling_that_never_ends_stops_the_sink_after_five_minutes(whole_calls: bool) -> None:
+    clock = FakeClock()
+    client = FailingKinesis(clock, THROTTLED, whole_calls=whole_calls)
+    kinesis = clocked_sink(client, clock, max_send_attempts=3)  # throttling does not count toward attempts
+    acks = Acks()
+    kinesis.send([row(1), row(2, xoffset=1)], acks("txn"))
+    with pytest.raises(RuntimeFailure, match=r"db\.t at binlog\.000001:4 xoffset 0 for 30\d s.*ProvisionedThroughput"):
+        kinesis.flush()
+    assert THROTTLED_SECONDS <= clock.now <= THROTTLED_SECONDS + THROTTLED_CAP
+    assert client.calls > 250 and acks.counts == {}
+
+
+@pytest.mark.parametrize("whole_calls", [True, False], ids=["failed calls", "failed entries"])
+def test_errors_that_never_end_stop_the_sink_after_its_attempts(whole_calls: bool) -> None:
+    clock = FakeClock()
+    client = FailingKinesis(clock, FAILED, whole_calls=whole_calls)
+    kinesis = clocked_sink(client, clock)
+    acks = Acks()
+    kinesis.send([row(1), row(2, xoffset=1)], acks("txn"))
+    with pytest.raises(RuntimeFailure, match=r"db\.t at binlog\.000001:4 xoffset 0 20 times.*InternalFailure"):
+        kinesis.flush()
+    assert 120 < clock.now < 250
+    assert client.calls == 20 and acks.counts == {}
+
+
+def test_a_record_failing_for_long_is_logged_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    client = FailingKinesis(clock, THROTTLED, until=100.0)
+    kinesis = clocked_sink(client, clock)
+    kinesis.send([row(1)], lambda: None)
+    with caplog.at_level("WARNING", logger="cdc_streamer.sinks.kinesis"):
+        kinesis.flush()
+    warnings = [r.getMessage() for r in caplog.records if "still retrying" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert re.match(r"Kinesis has refused an event of db\.t at binlog\.000001:4 xoffset 0 for 3\d s", warnings[0])
+
+
+def test_only_the_failed_keys_back_off() -> None:
+    clock = FakeClock()
+    client = RecordingKinesis(
+        fail=lambda call, entry: "InternalFailure" if call == 1 and entry["PartitionKey"] == pk_key("a") else None
+    )
+    kinesis = clocked_sink(client, clock, batch_records=2)
+    kinesis.send([row("a", 4), row("b", 4, xoffset=1)], lambda: None)
+    kinesis.send([row("b", 5), row("c", 5, xoffset=1)], lambda: None)
+    assert [client.keys_of_call(n) for n in range(2)] == [[pk_key("a"), pk_key("b")], [pk_key("b"), pk_key("c")]]
+    assert clock.sleeps == []  # the second call did not wait for key a's backoff
+    kinesis.flush()
+    assert client.keys_of_call(2) == [pk_key("a")] and len(clock.sleeps) == 1
+    assert client.payloads(pk_key("a")) == [payload(row("a", 4))]
+
+
+class StandIn(MemoryKinesis):
+    """MemoryKinesis with the one attribute of a boto3 client the fault injector reads."""
+
+    meta = SimpleNamespace(endpoint_url="http://stand-in")
+
+
+def test_the_fault_injector_passes_on_only_the_entries_it_does_not_fail() -> None:
+    inner = StandIn()
+    faults = KinesisFaults(inner, seed=3, rates=FaultRates(outage=0.0, throttle=0.0, connection=0.0, entry=0.5))
+    faults.faulting.set()
+    request = [{"Data": str(n).encode(), "PartitionKey": str(n)} for n in range(40)]
+    response = faults.put_records(StreamName="cdc", Records=request)
+    failed = [n for n, result in enumerate(response["Records"]) if "ErrorCode" in result]
+    assert 0 < len(failed) < 40 and response["FailedRecordCount"] == len(failed) == faults.counts.failed_entries
+    assert {response["Records"][n]["ErrorCode"] for n in failed} <= set(ENTRY_ERRORS)
+    assert [key for key, _ in inner.records] == [str(n) for n in range(40) if n not in failed]
+    passed = [result["SequenceNumber"] for result in response["Records"] if "ErrorCode" not in result]
+    assert passed == [str(n) for n in range(1, 41 - len(failed))]  # the stand-in's answers, in request order
+    faults.faulting.clear()
+    assert faults.put_records(StreamName="cdc", Records=request)["FailedRecordCount"] == 0
+
+
+def test_the_fault_injector_throttles_cuts_and_loses_responses() -> None:
+    inner = StandIn()
+    request = [{"Data": b"x", "PartitionKey": "k"}]
+    throttling = KinesisFaults(inner, seed=1, rates=FaultRates(outage=1.0))
+    throttling.faulting.set()
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceededException"):
+        throttling.put_records(StreamName="cdc", Records=request)
+    cutting = KinesisFaults(inner, seed=1, rates=FaultRates(outage=0.0, throttle=0.0, connection=1.0))
+    cutting.faulting.set()
+    for _ in range(20):
+        with pytest.raises((EndpointConnectionError, ReadTimeoutError)):
+            cutting.put_records(StreamName="cdc", Records=request)
+    assert 0 < cutting.counts.lost_responses == len(inner.records) < 20  # stored, yet the caller saw an error
+    cutting.kill()
+    with pytest.raises(Killed):
+        cutting.put_records(StreamName="cdc", Records=request)
+
+
+@pytest.mark.parametrize("aggregate", [False, True], ids=["plain", "aggregated"])
+def test_the_sink_loses_nothing_through_the_fault_injector(aggregate: bool) -> None:
+    inner = StandIn()
+    faults = KinesisFaults(inner, seed=5, rates=FaultRates(outage=0.0, throttle=0.3, connection=0.1, entry=0.3))
+    faults.faulting.set()
+    kinesis = sink(faults, batch_records=7, aggregate=aggregate)
+    acks = Acks()
+    sent: dict[str, list[bytes]] = defaultdict(list)
+    for number in range(60):
+        events = [row(key, 4 + number, xoffset=i) for i, key in enumerate((number % 5, 10 + number % 3, number))]
+        for event in events:
+            sent[pk_key(event.primary_key[0])].append(payload(event))
+        kinesis.send(events, acks(str(number)))
+    kinesis.flush()
+    assert acks.counts == {str(number): 1 for number in range(60)}
+    assert faults.counts.throttled_calls and faults.counts.lost_responses and faults.counts.failed_entries
+    accepted: dict[str, list[bytes]] = defaultdict(list)
+    for key, data in inner.records:
+        for user_key, record in user_records(key, data):
+            if record not in accepted[user_key]:  # a resend after a lost response is a duplicate
+                assert user_key in sent and sent[user_key].index(record) == len(accepted[user_key]), "reordered"
+                accepted[user_key].append(record)
+    assert accepted == sent
 
 
 def test_backoff_survives_a_long_run_of_partly_failed_calls() -> None:
