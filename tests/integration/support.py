@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -118,3 +120,44 @@ def start_cli(
     return subprocess.Popen(
         [*command_line(cli), *args], env=full_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs
     )
+
+
+class BackgroundLoop:
+    """A test workload on its own thread: `step()` until `finish()`, `pause()` seconds apart. `finish()` stops and
+    joins the thread, calls `close()`, and fails the test with whatever the thread raised."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def pause(self) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        """Release what the workload holds (a connection), once the thread has stopped."""
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def halt(self) -> None:
+        """Stop the thread and wait for it, without judging: for `finally` blocks."""
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)
+
+    def finish(self) -> None:
+        self.halt()
+        self.close()
+        assert self.error is None, self.error
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.step()
+                time.sleep(self.pause())
+        except BaseException as error:  # noqa: BLE001 - reported by finish()
+            self.error = error

@@ -21,7 +21,7 @@ from cdc_streamer.settings import MySQLUrl, TableFilter
 from cdc_streamer.sinks.memory import MemorySink
 from cdc_streamer.streamer import Streamer
 
-from .support import Database, run_cli, settings_for, start_cli, stop_process
+from .support import BackgroundLoop, Database, run_cli, settings_for, start_cli, stop_process
 from .tcp_proxy import FaultProxy
 from .test_lake_delivery import lake_rows
 from .test_lake_sink import checkpoint_position, lake_sink_run, streamed_keys
@@ -30,19 +30,17 @@ KILLS = int(os.environ.get("CDC_CHAOS_KILLS", "20"))
 NETWORK_FAULTS = int(os.environ.get("CDC_CHAOS_NETWORK_FAULTS", "10"))
 
 
-class RandomTransactions:
+class RandomTransactions(BackgroundLoop):
     """Writes transactions of 1 to 1,000 rows (log-uniform) on its own connection until stopped."""
 
     def __init__(self, mariadb: LocalMariaDB, database: str, seed: int) -> None:
+        super().__init__()
         self.conn = mariadb.root_connection(database=database)
         self.rng = random.Random(seed)
         self.live: list[int] = []
         self.next_id = 1
         self.transactions = 0
         self.rows = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
 
     def size(self) -> int:
         return max(1, int(math.exp(self.rng.uniform(0, math.log(1000)))))
@@ -75,22 +73,11 @@ class RandomTransactions:
         self.transactions += 1
         self.rows += changed
 
-    def _run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self.step()
-                time.sleep(self.rng.uniform(0.02, 0.12))
-        except BaseException as error:  # noqa: BLE001 - reported by finish()
-            self.error = error
+    def pause(self) -> float:
+        return self.rng.uniform(0.02, 0.12)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=60)
+    def close(self) -> None:
         self.conn.close()
-        assert self.error is None, self.error
 
 
 def test_sigkill_the_streamer_at_random_moments_loses_nothing(

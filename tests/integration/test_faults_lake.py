@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from cdc_lake.layout import checkpoint_path
 from cdc_lake.parquet_schema import EVENT_SCHEMA
 from cdc_streamer.local_mariadb import LocalMariaDB
 
-from .support import Database, file_sink_run, run_cli, start_cli, stop_process
+from .support import BackgroundLoop, Database, file_sink_run, run_cli, start_cli, stop_process
 from .test_lake_delivery import lake_rows
 from .test_lake_sink import checkpoint_position
 
@@ -62,12 +61,13 @@ def chaos_seed() -> int:
 # -- the workload and the input of deliver -----------------------------------------------------------------------
 
 
-class BulkWorkload:
+class BulkWorkload(BackgroundLoop):
     """Transactions of 1 to 1,000 row changes (log-uniform), each of one to three statements over three tables
     (one with a composite key): inserts, updates, deletes, and inserts of deleted keys again. Runs a number of
     transactions (`run`) or, on its own thread, until `finish` (`start`)."""
 
     def __init__(self, db: Database, rng: random.Random) -> None:
+        super().__init__()
         self.db = db
         self.rng = rng
         self.live: dict[str, list[tuple[int, ...]]] = {table: [] for table in TABLES}
@@ -75,9 +75,6 @@ class BulkWorkload:
         self.next_id = 1
         self.transactions = 0
         self.rows = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
 
     def create(self) -> None:
         self.db.execute(
@@ -97,22 +94,11 @@ class BulkWorkload:
         for _ in range(transactions):
             self.transaction()
 
-    def start(self) -> None:
-        self.thread.start()
+    def step(self) -> None:
+        self.transaction()
 
-    def finish(self) -> None:
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=60)
-        assert self.error is None, self.error
-
-    def _run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self.transaction()
-                time.sleep(self.rng.uniform(0.1, 0.5))
-        except BaseException as error:  # noqa: BLE001 - reported by finish()
-            self.error = error
+    def pause(self) -> float:
+        return self.rng.uniform(0.1, 0.5)
 
     def transaction(self) -> None:
         total = max(1, int(math.exp(self.rng.uniform(0, math.log(1000)))))
@@ -546,9 +532,7 @@ def test_sigkill_compact_at_random_moments_keeps_the_lake_usable_and_converges(
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0, process.communicate()[1]
     finally:
-        workload.stop.set()
-        if workload.thread.is_alive():
-            workload.thread.join(timeout=60)
+        workload.halt()
         for process in (streamer, deliver):
             stop_process(process)
         writer.close()

@@ -32,7 +32,7 @@ from cdc_streamer.local_mariadb import LocalMariaDB
 from cdc_streamer.position import BinlogPosition
 
 from .large_and_ddl import compact_and_verify
-from .support import Database, run_cli, start_cli, stop_process
+from .support import BackgroundLoop, Database, run_cli, start_cli, stop_process
 from .test_lake_delivery import lake_rows
 from .test_lake_sink import checkpoint_position, lake_sink_run, wait_for
 
@@ -40,12 +40,13 @@ Columns = dict[str, list[str]]  # table name -> its columns, in order
 VALUES: dict[str, Callable[[int], Any]] = {"a": lambda k: 10 * k, "c": lambda k: 100 * k, "a2": lambda k: -k}
 
 
-class Workload:
+class Workload(BackgroundLoop):
     """Writes inserts, updates and deletes to the tables in `names` on its own connection until stopped. The DDL
     side tells it the tables' names and columns after each statement; a statement that meets a table or column
     the DDL just changed fails (counted) and the next uses the new definition."""
 
     def __init__(self, server: LocalMariaDB, database: str, columns: Columns, seed: int) -> None:
+        super().__init__()
         self.conn = server.root_connection(database=database)
         self.rng = random.Random(seed)
         self.columns = {name: list(cols) for name, cols in columns.items()}
@@ -54,9 +55,6 @@ class Workload:
         self.next_id = 1
         self.writes = 0
         self.errors: Counter[str] = Counter()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.failure: BaseException | None = None
 
     def set_columns(self, columns: Columns) -> None:
         with self.lock:
@@ -64,6 +62,19 @@ class Workload:
             self.live = {name: self.live.get(name, []) for name in columns}
 
     def step(self) -> None:
+        try:
+            self.write()
+        except pymysql.err.MySQLError as error:
+            self.errors[f"{error.args[0]}"] += 1
+            self.conn.rollback()
+
+    def pause(self) -> float:
+        return self.rng.uniform(0.001, 0.01)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def write(self) -> None:
         with self.lock:
             table = self.rng.choice(sorted(self.columns))
             columns = list(self.columns[table])
@@ -88,24 +99,6 @@ class Workload:
                 key = live.pop(self.rng.randrange(len(live)))
                 cursor.execute(f"DELETE FROM `{table}` WHERE id = %s", (key,))
         self.writes += 1
-
-    def _run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                try:
-                    self.step()
-                except pymysql.err.MySQLError as error:
-                    self.errors[f"{error.args[0]}"] += 1
-                    self.conn.rollback()
-                time.sleep(self.rng.uniform(0.001, 0.01))
-        except BaseException as error:  # noqa: BLE001 - reported by finish()
-            self.failure = error
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=60)
-        self.conn.close()
-        assert self.failure is None, self.failure
 
 
 def apply(columns: Columns, sql: str) -> Columns:
