@@ -380,9 +380,8 @@ def masked_definition(definition: SourceTable, masker: Masker | None) -> tuple[S
 def masked_rows(
     rows: Iterable[tuple[Any, ...]], masker: Masker, positions: frozenset[int]
 ) -> Iterator[tuple[Any, ...]]:
-    mask = masker.mask_value
     for row in rows:
-        yield tuple(mask(value) if i in positions else value for i, value in enumerate(row))
+        yield masker.mask_positions(row, positions)
 
 
 def verify_table(
@@ -432,7 +431,7 @@ def verify_table(
             continue
         found = source.row(definition, key)
         if found is not None and masker is not None and masked:
-            found = next(masked_rows([found], masker, masked))
+            found = masker.mask_positions(found, masked)
         if found is not None:
             column_diffs[key] = differing_columns(definition.names, canonical(found), theirs.kept[key])
     return TableReport(

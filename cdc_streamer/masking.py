@@ -150,6 +150,11 @@ class Masker:
             return None
         return hmac.new(self._key, canonical_text(value).encode("utf-8"), hashlib.sha256).hexdigest()
 
+    def mask_positions(self, row: Sequence[Any], positions: frozenset[int]) -> tuple[Any, ...]:
+        """A row of values (snapshot, verify) with the values at `positions` masked."""
+        mask = self.mask_value
+        return tuple(mask(value) if i in positions else value for i, value in enumerate(row))
+
     def masked_columns(self, database: str, table: str, columns: Iterable[str]) -> frozenset[str]:
         """Which of these columns of the table are masked."""
         wanted = self._wanted(database, table)

@@ -325,8 +325,7 @@ class Masking:
     positions: frozenset[int]
 
     def rows(self, fetched: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        mask, positions = self.masker.mask_value, self.positions
-        return [tuple(mask(v) if i in positions else v for i, v in enumerate(row)) for row in fetched]
+        return [self.masker.mask_positions(row, self.positions) for row in fetched]
 
 
 def masked_positions(masker: Masker | None, table: TableFacts) -> frozenset[int]:
