@@ -67,6 +67,10 @@ class RunMonitor:
 
     def on_transaction(self, events: Sequence[Event]) -> None:
         self.transactions += 1
+        self.on_events(events)
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        """Count events sent (a transaction sent in batches counts each batch here, then `on_transaction(())`)."""
         if not events:
             return
         self.events += len(events)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from pymysqlreplication.event import (
@@ -43,6 +44,7 @@ from .position import BinlogPosition, StartPoint
 from .replication import OtherEvent, ReplicationSession, SessionOptions
 from .schema import UnknownColumnType, table_definition
 from .settings import MySQLUrl, TableFilter
+from .spill import SpillList
 from .values import STRING, ColumnSpec, RowConverter, changed_columns
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,40 @@ TableKey = tuple[str, str]
 Definition = tuple[tuple[ColumnDefinition, ...], tuple[str, ...]]  # columns, primary-key columns
 
 
+SPILL_AFTER_ROWS = 20_000  # a transaction's rows past this many wait on disk until its commit (`spill.SpillList`)
+EVENT_BATCH = 10_000  # ... and are spilled, then built into events and sent, this many at a time
+
+
+class SpilledEvents:
+    """The events of a transaction too large to hold in memory (its rows spilled to disk while it was read): built
+    from the spilled rows a batch at a time, as the streamer sends them. Read them once, with `batches()`."""
+
+    def __init__(self, pending: SpillList[tuple[Any, ...]], build: Callable[[Iterable[Any]], Iterator[Event]]):
+        self._pending = pending
+        self._build = build
+        self._count = len(pending)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Event]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self, size: int | None = None) -> Iterator[list[Event]]:
+        try:
+            events, size = self._build(self._pending), size or EVENT_BATCH
+            while batch := list(islice(events, size)):
+                yield batch
+        finally:
+            self._pending.close()
+
+
 @dataclass(slots=True)
 class Transaction:
     """A complete transaction: its events, where it starts, and where the binlog continues after it."""
 
-    events: list[Event]
+    events: list[Event] | SpilledEvents
     start: BinlogPosition
     end: BinlogPosition
     gtid: str | None
@@ -79,7 +110,7 @@ class _OpenTransaction:
     transactional: bool
     thread_id: int | None = None
     query: str | None = None
-    pending: list[tuple[Any, ...]] = field(default_factory=list)
+    pending: SpillList[tuple[Any, ...]] = field(default_factory=lambda: SpillList(SPILL_AFTER_ROWS, EVENT_BATCH))
     schemas: dict[TableKey, Definition] = field(default_factory=dict)  # emitted in this transaction
     checked: dict[TableKey, Any] = field(default_factory=dict)  # the TABLE_MAP columns already compared
 
@@ -196,67 +227,73 @@ class BinlogReader:
     def _read(self, session: ReplicationSession) -> Iterator[Transaction | None]:
         file = session.start.position.file if session.start.position else ""
         txn: _OpenTransaction | None = None
-        for event in session.events():
-            end = event.packet.log_pos
-            if isinstance(event, RotateEvent):
-                file = event.next_binlog
-                continue
-            if isinstance(event, HeartbeatLogEvent):
-                yield None
-                continue
-            if end == 0:
-                continue  # an artificial event the server made up for this session
-            self.last_event_timestamp = event.timestamp
-            self.read_at = (file, end)
-            start = BinlogPosition(file, end - event.packet.event_size)
-            if isinstance(event, OtherEvent | FormatDescriptionEvent):
-                if txn is None and self._reached_end(BinlogPosition(file, end)):
-                    return  # --end-position lies between transactions, e.g. among a rotation's own events
-                continue
-            if isinstance(event, MariadbGtidEvent | GtidEvent):
-                gtid = event.gtid
-                standalone = bool(event.flags & MARIADB_FL_STANDALONE) if isinstance(event, MariadbGtidEvent) else True
-                txn = _OpenTransaction(start, gtid, transactional=not standalone)
-                continue
-            if isinstance(event, QueryEvent):
-                sql = event.query.strip()
-                upper = " ".join(sql[:24].upper().split())
-                if upper.startswith(_OPENS):
+        try:
+            for event in session.events():
+                end = event.packet.log_pos
+                if isinstance(event, RotateEvent):
+                    file = event.next_binlog
+                    continue
+                if isinstance(event, HeartbeatLogEvent):
+                    yield None
+                    continue
+                if end == 0:
+                    continue  # an artificial event the server made up for this session
+                self.last_event_timestamp = event.timestamp
+                self.read_at = (file, end)
+                start = BinlogPosition(file, end - event.packet.event_size)
+                if isinstance(event, OtherEvent | FormatDescriptionEvent):
+                    if txn is None and self._reached_end(BinlogPosition(file, end)):
+                        return  # --end-position lies between transactions, e.g. among a rotation's own events
+                    continue
+                if isinstance(event, MariadbGtidEvent | GtidEvent):
+                    gtid = event.gtid
+                    mariadb = isinstance(event, MariadbGtidEvent)
+                    standalone = bool(event.flags & MARIADB_FL_STANDALONE) if mariadb else True
+                    txn = _OpenTransaction(start, gtid, transactional=not standalone)
+                    continue
+                if isinstance(event, QueryEvent):
+                    sql = event.query.strip()
+                    upper = " ".join(sql[:24].upper().split())
+                    if upper.startswith(_OPENS):
+                        if txn is None:
+                            txn = _OpenTransaction(start, None, transactional=True)
+                        txn.transactional = True
+                        txn.thread_id = event.slave_proxy_id
+                        continue
+                    if txn is None:
+                        txn = _OpenTransaction(start, None, transactional=False)
+                    txn.thread_id = txn.thread_id or event.slave_proxy_id
+                    if upper.startswith(_INSIDE):
+                        continue
+                    if upper.startswith(_CLOSES):
+                        yield self._finish(txn, BinlogPosition(file, end), None)
+                        txn = None
+                        continue
+                    self._on_ddl(txn, event, sql)
+                    if not txn.transactional:
+                        yield self._finish(txn, BinlogPosition(file, end), None)
+                        txn = None
+                    continue
+                if isinstance(event, XidEvent | XAPrepareEvent):
+                    # XA PREPARE ends its binlog group: its rows are emitted now (see docs/events.md).
                     if txn is None:
                         txn = _OpenTransaction(start, None, transactional=True)
-                    txn.transactional = True
-                    txn.thread_id = event.slave_proxy_id
-                    continue
-                if txn is None:
-                    txn = _OpenTransaction(start, None, transactional=False)
-                txn.thread_id = txn.thread_id or event.slave_proxy_id
-                if upper.startswith(_INSIDE):
-                    continue
-                if upper.startswith(_CLOSES):
-                    yield self._finish(txn, BinlogPosition(file, end), None)
+                    xid = event.xid if isinstance(event, XidEvent) else None
+                    yield self._finish(txn, BinlogPosition(file, end), xid)
                     txn = None
                     continue
-                self._on_ddl(txn, event, sql)
-                if not txn.transactional:
-                    yield self._finish(txn, BinlogPosition(file, end), None)
-                    txn = None
-                continue
-            if isinstance(event, XidEvent | XAPrepareEvent):
-                # XA PREPARE ends its binlog group: its rows are emitted now (see docs/events.md).
-                if txn is None:
-                    txn = _OpenTransaction(start, None, transactional=True)
-                yield self._finish(txn, BinlogPosition(file, end), event.xid if isinstance(event, XidEvent) else None)
-                txn = None
-                continue
-            if isinstance(event, MariadbAnnotateRowsEvent | RowsQueryLogEvent):
-                if txn is not None and self.options.output_query:
-                    raw = getattr(event, "sql_statement", None) or getattr(event, "query", "")
-                    txn.query = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-                continue
-            if isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
-                if txn is None:
-                    txn = _OpenTransaction(start, None, transactional=True)
-                self._on_rows(txn, event)
+                if isinstance(event, MariadbAnnotateRowsEvent | RowsQueryLogEvent):
+                    if txn is not None and self.options.output_query:
+                        raw = getattr(event, "sql_statement", None) or getattr(event, "query", "")
+                        txn.query = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+                    continue
+                if isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
+                    if txn is None:
+                        txn = _OpenTransaction(start, None, transactional=True)
+                    self._on_rows(txn, event)
+        finally:
+            if txn is not None:  # cut short (a lost connection, a stop): its spilled rows go
+                txn.pending.close()
 
     def _on_ddl(self, txn: _OpenTransaction, event: QueryEvent, sql: str) -> None:
         schema = event.schema.decode("utf-8", "replace") if isinstance(event.schema, bytes) else str(event.schema)
@@ -345,69 +382,71 @@ class BinlogReader:
         if txn.gtid is not None:
             self.gtid_state = self.gtid_state.add(txn.gtid)
         self._schemas.update(txn.schemas)
-        events: list[Event] = []
         last = len(txn.pending) - 1
-        schemas = 0  # a schema event takes no index: it has the xoffset of the row event after it
-        for index, item in enumerate(txn.pending):
-            xoffset = index - schemas
-            if item[0] == "schema":
-                _, (database, table), (columns, key_columns), ts, server_id = item
-                events.append(
-                    SchemaEvent(
-                        database=database,
-                        table=table,
-                        ts=ts,
-                        xoffset=xoffset,
-                        position=txn.start,
-                        gtid=txn.gtid,
-                        server_id=server_id,
-                        thread_id=txn.thread_id,
-                        columns=columns,
-                        primary_key_columns=key_columns,
-                    )
-                )
-                schemas += 1
-                continue
-            if item[0] == "ddl":
-                _, change, ts, server_id, sql = item
-                events.append(
-                    DdlEvent(
-                        database=change.database,
-                        table=change.table,
-                        type=change.kind,
-                        ts=ts,
-                        position=txn.start,
-                        gtid=txn.gtid,
-                        server_id=server_id,
-                        thread_id=txn.thread_id,
-                        sql=sql,
-                        xoffset=xoffset,
-                        commit=index == last,
-                    )
-                )
-                continue
-            _, operation, data, old, database, table, key_columns, excluded, ts, server_id, query = item
-            events.append(
-                ChangeEvent(
-                    database=database,
-                    table=table,
-                    type=operation,
-                    ts=ts,
-                    xid=xid,
-                    xoffset=xoffset,
-                    commit=index == last,
-                    position=txn.start,
-                    gtid=txn.gtid,
-                    server_id=server_id,
-                    thread_id=txn.thread_id,
-                    primary_key=tuple(data.get(column) for column in key_columns),
-                    primary_key_columns=key_columns,
-                    data=_without(data, excluded),
-                    old=_without(old, excluded) if old is not None else None,
-                    query=query,
-                )
-            )
+
+        def build(pending: Iterable[Any]) -> Iterator[Event]:
+            return _events(pending, txn, xid, last)
+
+        events = SpilledEvents(txn.pending, build) if txn.pending.spilled else list(build(txn.pending))
         return Transaction(events, txn.start, end, txn.gtid, str(self.gtid_state) or None, self.server_id)
+
+
+def _events(pending: Iterable[Any], txn: _OpenTransaction, xid: int | None, last: int) -> Iterator[Event]:
+    """The transaction's pending items as events, in order; `last` is the index of the last one (`commit`)."""
+    schemas = 0  # a schema event takes no index: it has the xoffset of the row event after it
+    for index, item in enumerate(pending):
+        xoffset = index - schemas
+        if item[0] == "schema":
+            _, (database, table), (columns, key_columns), ts, server_id = item
+            yield SchemaEvent(
+                database=database,
+                table=table,
+                ts=ts,
+                xoffset=xoffset,
+                position=txn.start,
+                gtid=txn.gtid,
+                server_id=server_id,
+                thread_id=txn.thread_id,
+                columns=columns,
+                primary_key_columns=key_columns,
+            )
+            schemas += 1
+            continue
+        if item[0] == "ddl":
+            _, change, ts, server_id, sql = item
+            yield DdlEvent(
+                database=change.database,
+                table=change.table,
+                type=change.kind,
+                ts=ts,
+                position=txn.start,
+                gtid=txn.gtid,
+                server_id=server_id,
+                thread_id=txn.thread_id,
+                sql=sql,
+                xoffset=xoffset,
+                commit=index == last,
+            )
+            continue
+        _, operation, data, old, database, table, key_columns, excluded, ts, server_id, query = item
+        yield ChangeEvent(
+            database=database,
+            table=table,
+            type=operation,
+            ts=ts,
+            xid=xid,
+            xoffset=xoffset,
+            commit=index == last,
+            position=txn.start,
+            gtid=txn.gtid,
+            server_id=server_id,
+            thread_id=txn.thread_id,
+            primary_key=tuple(data.get(column) for column in key_columns),
+            primary_key_columns=key_columns,
+            data=_without(data, excluded),
+            old=_without(old, excluded) if old is not None else None,
+            query=query,
+        )
 
 
 def _without(row: dict[str, Any], excluded: frozenset[str]) -> dict[str, Any]:

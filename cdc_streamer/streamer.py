@@ -24,7 +24,7 @@ from .masking_setup import check_mask_columns
 from .monitor import RunMonitor, ServerProbe, probe_interval
 from .position import StartPoint
 from .preflight import check_position_available, read_facts, run_checks
-from .reader import BinlogReader, ReaderOptions, Transaction
+from .reader import BinlogReader, ReaderOptions, SpilledEvents, Transaction
 from .replication import ReplicationSession, SessionOptions
 from .settings import MySQLUrl, StreamerSettings
 from .sinks import Sink, open_sink
@@ -73,6 +73,32 @@ class Inflight:
 
     def __len__(self) -> int:
         return len(self._queue)
+
+
+class BatchAcks:
+    """One transaction sent in several batches: `done` is called once every batch is acknowledged and `seal()` said
+    that no more batches follow."""
+
+    def __init__(self, done: Callable[[], None]) -> None:
+        self._done = done
+        self._outstanding = 0
+        self._sealed = False
+
+    def add(self) -> Callable[[], None]:
+        self._outstanding += 1
+        return self._ack
+
+    def _ack(self) -> None:
+        self._outstanding -= 1
+        self._check()
+
+    def seal(self) -> None:
+        self._sealed = True
+        self._check()
+
+    def _check(self) -> None:
+        if self._sealed and self._outstanding == 0:
+            self._done()
 
 
 @dataclass(slots=True)
@@ -316,11 +342,13 @@ class Streamer:
         for txn in reader.transactions():
             if txn is not None:
                 entry = inflight.add(txn, len(txn.events))
-                if txn.events:
+                if isinstance(txn.events, SpilledEvents):
+                    self._send_in_batches(txn.events, entry, sink, inflight, server_id)
+                elif txn.events:
                     sink.send(txn.events, entry.ack)
-                    self.stats.rows += len(txn.events)
+                self.stats.rows += len(txn.events)
                 self.stats.transactions += 1
-                monitor.on_transaction(txn.events)
+                monitor.on_transaction(txn.events if isinstance(txn.events, list) else ())
                 monitor.on_inflight(inflight.rows, len(inflight))
             elif self._leased:
                 self.store.renew()  # idle: keep the lease (the store renews at most every third of it)
@@ -331,6 +359,25 @@ class Streamer:
             if self.stop.requested:
                 log.info("stop requested: flushing and saving the checkpoint")
                 break
+
+    def _send_in_batches(
+        self, events: SpilledEvents, entry: InflightEntry, sink: Sink, inflight: Inflight, server_id: int
+    ) -> None:
+        """A transaction too large to hold, sent a batch at a time: it is acknowledged once every batch is, and the
+        sink is flushed whenever `--max-inflight-rows` are unacknowledged, so memory stays bounded. A stop
+        requested part-way leaves the transaction unacknowledged: the restart sends it again from its start."""
+        acks = BatchAcks(entry.ack)
+        unflushed = 0
+        for batch in events.batches():
+            sink.send(batch, acks.add())
+            self.monitor.on_events(batch)
+            unflushed += len(batch)
+            if unflushed >= self.settings.max_inflight_rows:
+                self._flush(sink, inflight, server_id)
+                unflushed = 0
+            if self.stop.requested:
+                return
+        acks.seal()
 
     def _flush(self, sink: Sink, inflight: Inflight, server_id: int) -> None:
         sink.flush()
