@@ -441,7 +441,7 @@ def _events(pending: Iterable[Any], txn: _OpenTransaction, xid: int | None, last
             gtid=txn.gtid,
             server_id=server_id,
             thread_id=txn.thread_id,
-            primary_key=tuple(data.get(column) for column in key_columns),
+            primary_key=tuple(map(data.get, key_columns)),
             primary_key_columns=key_columns,
             data=_without(data, excluded),
             old=_without(old, excluded) if old is not None else None,

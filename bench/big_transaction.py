@@ -1,0 +1,160 @@
+"""One transaction of 1,000,000 rows through the streamer: peak RSS (target < 300 MB), rows/s and CPU seconds.
+
+    .venv/bin/python bench/big_transaction.py [--rows 1000000] [--sinks file,lake] [--no-save]
+
+A private MariaDB; `INSERT INTO big SELECT ... FROM seq_1_to_N` (one transaction, the 6-column table of
+bench/readers.py); then `cdc-streamer run --sink file` and `--sink lake` (default buffers), each from the
+transaction's start to its end as its own process. Peak RSS and CPU seconds are that process's, from `os.wait4`;
+the output is checked (N row events, xoffsets 0..N-1, `commit` on the last only). Stores the figures under
+`big_transaction` in `bench/results/<date>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_file import store  # bench/ is not a package
+
+TARGET_RSS_MB = 300
+STREAMER = str(Path(sys.executable).with_name("cdc-streamer"))
+
+
+def run_measured(command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of one child process; exits on a non-zero exit code."""
+    began = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.returncode != 0:
+        raise SystemExit(f"big transaction bench: {' '.join(command[:3])} exited {process.returncode}: {stderr[-500:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / 1e6
+
+
+def check_file(path: Path, rows: int) -> None:
+    count, last = 0, ""
+    with path.open() as lines:
+        for count, line in enumerate(lines, 1):
+            if f'"xoffset":{count - 1},' not in line:
+                raise SystemExit(f"big transaction bench: line {count} has the wrong xoffset: {line[:200]}")
+            last = line
+    if count != rows or '"commit":true' not in last:
+        raise SystemExit(f"big transaction bench: {count} events (expected {rows}), last {last[:200]}")
+
+
+def check_lake(lake: Path, rows: int) -> None:
+    files = f"{lake}/events/database=bench/table=big/*/*/*.parquet"
+    with duckdb.connect() as conn:
+        found = conn.execute(
+            f"SELECT count(*), count(DISTINCT xoffset), count(*) FILTER (WHERE \"commit\") FROM read_parquet('{files}')"
+        ).fetchone()
+    if found != (rows, rows, 1):
+        raise SystemExit(f"big transaction bench: the lake has (events, xoffsets, commits) {found}, expected {rows}")
+
+
+def deliver(events: Path, lake: Path, rows: int) -> dict[str, Any]:
+    """(e) local delivery: `cdc-lake deliver --from-file` of the streamer's output into Parquet files in a lake."""
+    command = [str(Path(sys.executable).with_name("cdc-lake")), "deliver", "--from-file", str(events),
+               "--lake-dir", str(lake)]  # fmt: skip
+    seconds, cpu, rss = run_measured(command)
+    files = f"{lake}/events/database=bench/table=big/*/*/*.parquet"
+    with duckdb.connect() as conn:
+        found = conn.execute(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()
+    if found != (rows,):
+        raise SystemExit(f"big transaction bench: cdc-lake deliver wrote {found} events, expected {rows}")
+    print(
+        f"cdc-lake deliver --from-file of those {rows:,} events: {seconds:.1f} s ({rows / seconds:,.0f} rows/s), "
+        f"CPU {cpu:.1f} s, peak RSS {rss:,.0f} MB",
+        flush=True,
+    )
+    return {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds), "cpu_seconds": round(cpu, 2),
+            "peak_rss_mb": round(rss, 1)}  # fmt: skip
+
+
+def measure(directory: Path, rows: int, sinks: list[str]) -> dict[str, Any]:
+    server = LocalMariaDB(directory / "mariadb", port=free_port())
+    try:
+        server.start()
+        server.create_cdc_user()
+        with server.root_connection() as conn, conn.cursor() as cursor:
+            cursor.execute("CREATE DATABASE bench")
+            cursor.execute(
+                "CREATE TABLE bench.big (id INT PRIMARY KEY, name VARCHAR(64), qty BIGINT, amount DECIMAL(12,2),"
+                " at DATETIME(3), score DOUBLE)"
+            )
+            cursor.execute("FLUSH BINARY LOGS")
+            cursor.execute("SHOW MASTER STATUS")
+            start = "{}:{}".format(*cursor.fetchone()[:2])  # type: ignore[index]
+            cursor.execute("USE bench")
+            began = time.monotonic()
+            cursor.execute(
+                "INSERT INTO big SELECT seq, CONCAT('name-', seq), seq * 7, seq / 100,"
+                f" '2024-05-06 07:08:09.123' + INTERVAL seq SECOND, seq / 3 FROM seq_1_to_{rows}"
+            )
+            conn.commit()
+            insert_seconds = time.monotonic() - began
+            cursor.execute("SHOW MASTER STATUS")
+            end = "{}:{}".format(*cursor.fetchone()[:2])  # type: ignore[index]
+        common = [STREAMER, "run", "--mysql-url", server.url(), "--position-store", "none", "--start-position", start,
+                  "--end-position", end, "--no-output-schema", "--include-tables", "bench.big"]  # fmt: skip
+        result: dict[str, Any] = {"rows": rows, "insert_seconds": round(insert_seconds, 1), "target_rss_mb": 300}
+        for sink in sinks:
+            if sink == "file":
+                output = directory / "big.jsonl"
+                seconds, cpu, rss = run_measured([*common, "--sink", "file", "--file", str(output)])
+                check_file(output, rows)
+                result["deliver"] = deliver(output, directory / "delivered", rows)
+                output.unlink()
+            else:
+                lake = directory / "lake"
+                seconds, cpu, rss = run_measured([*common, "--sink", "lake", "--lake-dir", str(lake)])
+                check_lake(lake, rows)
+            result[sink] = {
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(rows / seconds),
+                "cpu_seconds": round(cpu, 2),
+                "peak_rss_mb": round(rss, 1),
+            }
+            print(
+                f"1 transaction of {rows:,} rows, --sink {sink}: {seconds:.1f} s ({rows / seconds:,.0f} rows/s), "
+                f"CPU {cpu:.1f} s, peak RSS {rss:,.0f} MB (target < {TARGET_RSS_MB} MB)",
+                flush=True,
+            )
+        return result
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sinks", default="file,lake")
+    parser.add_argument("--no-save", action="store_true", help="print only; do not update bench/results")
+    args = parser.parse_args()
+    try:
+        with tempfile.TemporaryDirectory(prefix="cdc-bench-big-") as directory:
+            result = measure(Path(directory), args.rows, args.sinks.split(","))
+    except ServerNotInstalled as error:
+        raise SystemExit(f"big transaction bench: {error}") from None
+    if not args.no_save:
+        store("big_transaction", result)
+    else:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
