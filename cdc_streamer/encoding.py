@@ -2,11 +2,18 @@
 
 A hand-rolled encoder rather than `json.dumps`, for one reason: DECIMAL must reach the JSON text exactly as the
 server stored it (`12.30`, 65 digits), and the standard encoder can only print numbers through float.
+
+`encode_value` is the C version from `cdc_streamer._fastpath` when that extension is built (and CDC_PURE_PYTHON
+was not set when this module was imported), else `encode_value_python`; the two write the same text for every
+value (tests/unit/test_fast_encoding.py). This module stays stdlib-only: without the extension (the Firehose
+transform Lambda ships only .py files) the Python version is used.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
@@ -21,7 +28,8 @@ class RawJson(str):
     __slots__ = ()
 
 
-def encode_value(value: Any) -> str:
+def encode_value_python(value: Any) -> str:
+    """The reference encoder: exact-type dispatch, subclasses through `_encode_subclass`."""
     kind = type(value)
     if kind is RawJson:
         return str.__str__(value)
@@ -39,28 +47,43 @@ def encode_value(value: Any) -> str:
     if kind is Decimal:
         return format(value, "f") if value.is_finite() else "null"
     if kind is dict:
-        return "{" + ",".join(f"{encode_basestring(str(k))}:{encode_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{encode_basestring(str(k))}:{encode_value_python(v)}" for k, v in value.items()) + "}"
     if kind is list or kind is tuple:
-        return "[" + ",".join(encode_value(item) for item in value) + "]"
+        return "[" + ",".join(encode_value_python(item) for item in value) + "]"
     return _encode_subclass(value)
 
 
 def _encode_subclass(value: Any) -> str:
-    """Instances of subclasses of the JSON types (rare): encode them as their base type."""
+    """Instances of subclasses of the JSON types (rare): encode them as their base type. The C encoder calls this
+    too, so that the whole subtree goes through the Python reference."""
     if isinstance(value, bool):
-        return encode_value(bool(value))
+        return encode_value_python(bool(value))
     if isinstance(value, int):
-        return encode_value(int(value))
+        return encode_value_python(int(value))
     if isinstance(value, float):
-        return encode_value(float(value))
+        return encode_value_python(float(value))
     if isinstance(value, Decimal):
-        return encode_value(Decimal(value))
+        return encode_value_python(Decimal(value))
     if isinstance(value, dict):
-        return encode_value(dict(value))
+        return encode_value_python(dict(value))
     if isinstance(value, list | tuple | set | frozenset):
-        return encode_value(list(value))
+        return encode_value_python(list(value))
     text: str = encode_basestring(str(value))
     return text
+
+
+def _compiled_encoder() -> Callable[[Any], str] | None:
+    if os.environ.get("CDC_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _fastpath
+    except ImportError:
+        return None
+    _fastpath.setup_encoder(RawJson, Decimal, _encode_subclass)
+    return _fastpath.encode_value
+
+
+encode_value: Callable[[Any], str] = _compiled_encoder() or encode_value_python
 
 
 def change_event_fields(event: ChangeEvent) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from .event import ChangeEvent, ColumnDefinition, DdlEvent, Event, Operation, Sc
 from .gtid_state import GtidState
 from .position import BinlogPosition, StartPoint
 from .replication import OtherEvent, ReplicationSession, SessionOptions
+from .row_decoder import RowDecoder, compile_decoder
 from .schema import UnknownColumnType, table_definition
 from .settings import MySQLUrl, TableFilter
 from .spill import SpillList
@@ -116,6 +117,18 @@ class _OpenTransaction:
 
 
 @dataclass(frozen=True, slots=True)
+class _Layout:
+    """One table's rows as the reader decodes them: for `columns` (a TABLE_MAP's, compared by identity)."""
+
+    columns: Any
+    json_columns: frozenset[str]
+    specs: tuple[ColumnSpec, ...]
+    decoder: RowDecoder | None
+    key_columns: tuple[str, ...]
+    excluded: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ReaderOptions:
     session: SessionOptions
     filter: TableFilter = field(default_factory=TableFilter)
@@ -149,6 +162,7 @@ class BinlogReader:
         self._session_factory = session_factory
         self._stop_requested = stop_requested
         self._converters: dict[tuple[Any, ...], RowConverter] = {}
+        self._layouts: dict[TableKey, _Layout] = {}
         self._schemas: dict[TableKey, Definition] = {}  # the last definition emitted per table
         self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
         self.server_id = start.server_id  # of the current session's server, once connected
@@ -313,30 +327,80 @@ class BinlogReader:
             return  # the streamer's own heartbeat writes: measured, never emitted
         if not self.options.filter.wants(database, table):
             return  # never decoded: the library decodes rows lazily
-        converter = self._converter(event)
-        try:
-            rows = event.rows
-        except Exception as error:  # noqa: BLE001 - a decoder failure must name the event, not be a traceback
-            raise RuntimeFailure(
-                f"cannot decode a row event of {database}.{table} at {txn.start} "
-                f"({type(error).__name__}: {error}); exclude the table with --exclude-tables to skip it"
-            ) from None
-        primary_key = event.primary_key
-        key_columns = (primary_key,) if isinstance(primary_key, str) and primary_key else tuple(primary_key or ())
-        excluded = self.options.filter.columns_excluded(database, table)
+        layout = self._layout(event)
+        decoded = self._decode_natively(txn, event, layout.decoder)
+        rows = decoded if decoded is not None else self._decode_by_library(txn, event)
+        key_columns, excluded = layout.key_columns, layout.excluded
         if self.options.output_schema and rows:
             self._check_schema(txn, event, key_columns, excluded)
         common = (database, table, key_columns, excluded, event.timestamp, event.packet.server_id, txn.query)
+        append = txn.pending.append
+        if decoded is not None:
+            if isinstance(event, UpdateRowsEvent):
+                for after, old in decoded:
+                    append(("row", Operation.UPDATE, after, old, *common))
+            else:
+                operation = Operation.INSERT if isinstance(event, WriteRowsEvent) else Operation.DELETE
+                for data in decoded:
+                    append(("row", operation, data, None, *common))
+            return
+        converter = self._converter(event, layout.specs)
         if isinstance(event, UpdateRowsEvent):
             for row in rows:
                 before = converter.convert(row["before_values"], row.get("before_none_sources", {}))
                 after = converter.convert(row["after_values"], row.get("after_none_sources", {}))
-                txn.pending.append(("row", Operation.UPDATE, after, changed_columns(before, after), *common))
+                append(("row", Operation.UPDATE, after, changed_columns(before, after), *common))
         else:
             operation = Operation.INSERT if isinstance(event, WriteRowsEvent) else Operation.DELETE
             for row in rows:
                 data = converter.convert(row["values"], row.get("none_sources", {}))
-                txn.pending.append(("row", operation, data, None, *common))
+                append(("row", operation, data, None, *common))
+
+    def _layout(self, event: RowsEvent) -> _Layout:
+        """What the rows of this table need, kept while the table's columns (its TABLE_MAP's table, which the
+        session shares between transactions), JSON columns and filter stay the same."""
+        key = (event.schema, event.table)
+        json_columns = self._json_columns(event.schema, event.table)
+        layout = self._layouts.get(key)
+        if layout is not None and layout.columns is event.columns and layout.json_columns is json_columns:
+            return layout
+        primary_key = event.primary_key
+        key_columns = (primary_key,) if isinstance(primary_key, str) and primary_key else tuple(primary_key or ())
+        specs = self._specs(event, json_columns)
+        layout = _Layout(
+            columns=event.columns,
+            json_columns=json_columns,
+            specs=specs,
+            decoder=compile_decoder(event.columns, specs),
+            key_columns=key_columns,
+            excluded=self.options.filter.columns_excluded(event.schema, event.table),
+        )
+        self._layouts[key] = layout
+        return layout
+
+    def _decode_natively(self, txn: _OpenTransaction, event: RowsEvent, decoder: RowDecoder | None) -> Any:
+        """The rows decoded in C straight into event values (`row_decoder`): a list of data dicts, or of (data, old)
+        pairs for an update; None where the table or the event needs the library (see `row_decoder`)."""
+        if decoder is None:
+            return None
+        try:
+            return decoder.updates(event) if isinstance(event, UpdateRowsEvent) else decoder.inserts(event)
+        except ValueError as error:
+            raise RuntimeFailure(
+                f"cannot decode a row event of {event.schema}.{event.table} at {txn.start} ({error}); "
+                "exclude the table with --exclude-tables to skip it"
+            ) from None
+
+    @staticmethod
+    def _decode_by_library(txn: _OpenTransaction, event: RowsEvent) -> list[dict[str, Any]]:
+        try:
+            rows: list[dict[str, Any]] = event.rows
+        except Exception as error:  # noqa: BLE001 - a decoder failure must name the event, not be a traceback
+            raise RuntimeFailure(
+                f"cannot decode a row event of {event.schema}.{event.table} at {txn.start} "
+                f"({type(error).__name__}: {error}); exclude the table with --exclude-tables to skip it"
+            ) from None
+        return rows
 
     def _check_schema(
         self, txn: _OpenTransaction, event: RowsEvent, key_columns: tuple[str, ...], excluded: frozenset[str]
@@ -359,9 +423,9 @@ class BinlogReader:
             txn.schemas[key] = definition
             txn.pending.append(("schema", key, definition, event.timestamp, event.packet.server_id))
 
-    def _converter(self, event: RowsEvent) -> RowConverter:
-        json_columns = self._json_columns(event.schema, event.table)
-        specs = tuple(
+    @staticmethod
+    def _specs(event: RowsEvent, json_columns: frozenset[str]) -> tuple[ColumnSpec, ...]:
+        return tuple(
             ColumnSpec(
                 name=column.name,
                 type_code=column.type,
@@ -372,6 +436,8 @@ class BinlogReader:
             )
             for column in event.columns
         )
+
+    def _converter(self, event: RowsEvent, specs: tuple[ColumnSpec, ...]) -> RowConverter:
         key = (event.schema, event.table, specs)
         converter = self._converters.get(key)
         if converter is None:

@@ -103,6 +103,26 @@ class OtherEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class EventHeader:
+    """The common header of a binlog event, read from the packet without the library (see `OtherEvent`)."""
+
+    timestamp: int
+    event_type: int
+    server_id: int
+    event_size: int
+    log_pos: int
+
+    @classmethod
+    def of(cls, data: bytes) -> EventHeader:
+        # After the OK byte: timestamp, type, server id, event size, end position (`log_pos`), flags.
+        timestamp, event_type, server_id, event_size, log_pos = struct.unpack_from("<IBIII", data, 1)
+        return cls(timestamp, event_type, server_id, event_size, log_pos)
+
+
+TABLE_MAP_CACHE = 4096  # distinct TABLE_MAP bodies remembered per session
+
+
+@dataclass(frozen=True, slots=True)
 class SessionOptions:
     server_id: int
     flavor: str
@@ -121,6 +141,7 @@ class ReplicationSession:
         self.options = options
         self.server_id: int | None = None  # the server this session reached (@@server_id)
         self.table_map: dict[int, Any] = {}
+        self._table_maps: dict[bytes, tuple[int, Any]] = {}  # a TABLE_MAP body -> its table id and table
         self._use_checksum = False
         self._mysql_version: tuple[int, int, int] = (0, 0, 0)
         self._post_header_lengths: Any = None
@@ -201,6 +222,9 @@ class ReplicationSession:
                 return
             if not packet.is_ok_packet():
                 continue
+            if packet._data[5] == TABLE_MAP_EVENT and (known := self._known_table_map(packet._data)) is not None:
+                yield known
+                continue
             wrapper = BinLogPacketWrapper(
                 packet,
                 self.table_map,
@@ -231,7 +255,8 @@ class ReplicationSession:
                 self._mysql_version = event.mysql_version
                 self._post_header_lengths = event.post_header_len
             elif wrapper.event_type == TABLE_MAP_EVENT and event is not None:
-                self.table_map[event.table_id] = with_key_order(event)
+                self.table_map[event.table_id] = table = with_key_order(event)
+                self._remember_table_map(packet._data, event, table)
             if event is not None:
                 yield event
             elif wrapper.event_type in ROWS_EVENTS:
@@ -243,6 +268,32 @@ class ReplicationSession:
                 )
             else:
                 yield OtherEvent(wrapper, wrapper.timestamp)
+
+    def _body(self, data: bytes) -> bytes:
+        """A TABLE_MAP event's body: after the OK byte and the 19-byte header, before the checksum."""
+        return data[20 : len(data) - 4] if self._use_checksum else data[20:]
+
+    def _known_table_map(self, data: bytes) -> OtherEvent | None:
+        """A TABLE_MAP seen before, byte for byte (each transaction repeats its tables' maps): the table decoded
+        then, without decoding it again (the library's TABLE_MAP decoding was most of the cost of small
+        transactions). It maps its table id again and reaches the reader as an `OtherEvent`."""
+        known = self._table_maps.get(self._body(data))
+        if known is None:
+            return None
+        table_id, table = known
+        self.table_map[table_id] = table
+        header = EventHeader.of(data)
+        return OtherEvent(header, header.timestamp)
+
+    def _remember_table_map(self, data: bytes, event: TableMapEvent, table: Any) -> None:
+        """Only a map that names its columns itself (binlog_row_metadata=FULL) is remembered: without the names, the
+        library reads them from information_schema, which a later ALTER may change under the same bytes."""
+        metadata = getattr(event, "optional_metadata", None)
+        if not getattr(metadata, "column_name_list", None):
+            return
+        if len(self._table_maps) >= TABLE_MAP_CACHE:
+            self._table_maps.clear()
+        self._table_maps[self._body(data)] = (event.table_id, table)
 
 
 def with_key_order(event: TableMapEvent) -> Any:

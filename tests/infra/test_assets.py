@@ -31,7 +31,14 @@ def test_closure_is_what_the_handler_really_imports() -> None:
         [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(result.stdout)
-    expected = sorted(str(module_file(REPO_ROOT, name).relative_to(REPO_ROOT)) for name in loaded)  # type: ignore[union-attr]
+    # The compiled encoder is loaded where it is built; the Lambda zip carries sources only (encoding falls back).
+    compiled = [name for name in loaded if module_file(REPO_ROOT, name) is None]
+    assert compiled in ([], ["cdc_streamer._fastpath"])
+    expected = sorted(
+        str(module_file(REPO_ROOT, name).relative_to(REPO_ROOT))  # type: ignore[union-attr]
+        for name in loaded
+        if name not in compiled
+    )
     assert [str(path) for path in local_closure(REPO_ROOT, "firehose_transform.handler")] == expected
 
 

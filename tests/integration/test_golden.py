@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cdc_streamer import row_decoder
 from cdc_streamer.event import SchemaEvent
 from cdc_streamer.local_mariadb import LocalMariaDB
 from cdc_streamer.settings import TableFilter
@@ -33,8 +34,16 @@ def settings_overrides(flags: dict[str, Any], database: str) -> dict[str, Any]:
     return overrides
 
 
+@pytest.mark.parametrize("decoder", ["compiled", "library"])
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_golden_scenario(path: Path, mariadb: LocalMariaDB, db: Database) -> None:
+def test_golden_scenario(
+    path: Path, decoder: str, mariadb: LocalMariaDB, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both row decoders: the compiled one (`row_decoder`, where the extension is built) and the library's."""
+    if decoder == "library":
+        monkeypatch.setenv("CDC_PURE_PYTHON", "1")
+    elif row_decoder._fastpath is None:
+        pytest.skip("the compiled decoder (cdc_streamer._fastpath) is not built")
     scenario = parse_scenario(path)
     start = db.position()
     for step in scenario.steps:

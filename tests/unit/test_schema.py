@@ -114,6 +114,12 @@ def test_table_definition_keeps_table_order_without_excluded_columns() -> None:
 START = BinlogPosition("binlog.000001", 4)
 
 
+@pytest.fixture(autouse=True)
+def library_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake events below carry decoded rows and no packet: the reader must take the library's path."""
+    monkeypatch.setenv("CDC_PURE_PYTHON", "1")
+
+
 class Rows(WriteRowsEvent):  # type: ignore[misc]
     """A decoded WRITE_ROWS event, without a packet to decode."""
 
@@ -140,7 +146,7 @@ def transaction(source: BinlogReader, *events: Rows, finish: bool = True) -> lis
     txn = _OpenTransaction(START, "0-1-5", transactional=True)
     for event in events:
         source._on_rows(txn, event)
-    return source._finish(txn, BinlogPosition("binlog.000001", 500), 7).events if finish else []
+    return list(source._finish(txn, BinlogPosition("binlog.000001", 500), 7).events) if finish else []
 
 
 def summary(events: list[Any]) -> list[tuple[str, str, int, bool]]:
