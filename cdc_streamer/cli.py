@@ -36,12 +36,11 @@ from .settings import (
     TableFilter,
     TlsSettings,
 )
-from .snapshot import DEFAULT_CHUNK_ROWS, SnapshotSettings, take_snapshot
-from .snapshot_output import read_recorded_position
 from .snapshot_progress import Progress
 from .source import Source
 from .streamer import Streamer
 
+SNAPSHOT_CHUNK_ROWS = 50_000  # snapshot.SnapshotSettings.chunk_rows's default (the snapshot imports pyarrow: late)
 PROG = "cdc-streamer"
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_SECONDS = 1.0
@@ -147,7 +146,7 @@ def build_parser() -> Parser:
     connection_options(snapshot)
     option(snapshot, "--out", "where the export goes: DIR or s3://bucket/prefix (it is written to <out>/<export id>)")
     option(snapshot, "--tables", "only these tables: db.table,db.* (default: every base table of every non-system db)")
-    option(snapshot, "--chunk-rows", "rows per keyset query and Parquet row group", default=str(DEFAULT_CHUNK_ROWS))
+    option(snapshot, "--chunk-rows", "rows per keyset query and Parquet row group", default=str(SNAPSHOT_CHUNK_ROWS))
     option(snapshot, "--export-id", "the export's name (default: cdc-snapshot-<UTC yyyymmddThhmmssZ>)")
     option(snapshot, "--endpoint-url", "S3 endpoint for an s3:// --out (VPC endpoint, or a local stand-in)")
     option(snapshot, "--region", "AWS region for an s3:// --out (default: the boto3 chain, e.g. AWS_REGION)")
@@ -421,6 +420,8 @@ def settings_from(args: argparse.Namespace, mysql: MySQLUrl | None = None) -> St
         raise ConfigError("--from-snapshot and --start-position/--start-gtid are exclusive: give one")
     start_position = _position(args, "start_position")
     if from_snapshot:
+        from .snapshot_output import read_recorded_position  # pyarrow: only when asked for
+
         # Like --start-position: the streamer derives the GTID state at it (BINLOG_GTID_POS on MariaDB), which is
         # the state the snapshot recorded.
         start_position = read_recorded_position(
@@ -473,6 +474,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_snapshot(args: argparse.Namespace) -> int:
+    from .snapshot import SnapshotSettings, take_snapshot  # pyarrow: only for this command
+
     settings = SnapshotSettings(
         mysql=mysql_source(args)[0],
         out=args.out or "",

@@ -76,7 +76,7 @@ from .source import Source, connect
 from .source import quote_for_parameters as quote_param
 from .source import quote_identifier as quote
 
-DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_ROWS = 50_000  # also cli.SNAPSHOT_CHUNK_ROWS (the CLI does not import this module to start)
 FETCH_ROWS = 10_000  # rows turned into one Arrow batch: bounds the Python objects alive at once
 CHUNKS_PER_FILE = 10
 SAVEPOINT = "cdc_snapshot"
