@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install mariadb lint typecheck unit integration test chaos demo synth clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py cdc_streamer/_fastpath.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,infra]'
@@ -61,6 +61,7 @@ clean:
 
 .PHONY: bench
 bench: $(STAMP) mariadb
+	$(BIN)/python bench/readers.py
 	$(BIN)/python bench/kinesis_sink.py
 	$(BIN)/python bench/transform.py
 	$(BIN)/python bench/merge.py
