@@ -514,6 +514,201 @@ setup_encoder(PyObject *Py_UNUSED(module), PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* --- whole change events ----------------------------------------------------------------------------------------- */
+
+/* A ChangeEvent as one line of Maxwell JSON, field by field in encoding.change_event_fields' order, without building
+ * that dict: the streamer writes one of these per row change. Other events go through the Python encode_event. */
+
+static PyObject *ChangeEventType;  /* cdc_streamer.event.ChangeEvent */
+static PyObject *encode_event_python;  /* cdc_streamer.encoding.encode_event_python */
+
+enum {
+    A_DATABASE, A_TABLE, A_TYPE, A_TS, A_XID, A_XOFFSET, A_COMMIT, A_POSITION, A_GTID, A_SERVER_ID, A_THREAD_ID,
+    A_PRIMARY_KEY, A_PRIMARY_KEY_COLUMNS, A_QUERY, A_DATA, A_OLD, A_VALUE, A_FILE, A_OFFSET, EVENT_ATTRIBUTES
+};
+static const char *const event_attributes[] = {
+    "database", "table", "type", "ts", "xid", "xoffset", "commit", "position", "gtid", "server_id", "thread_id",
+    "primary_key", "primary_key_columns", "query", "data", "old", "value", "file", "offset", NULL,
+};
+static PyObject *event_attribute_names[EVENT_ATTRIBUTES];
+
+/* `"key":` then the event's attribute encoded; returns the attribute (a new reference) through `got` when asked. */
+static int
+out_field(Out *out, const char *key, PyObject *event, int attribute)
+{
+    PyObject *value = PyObject_GetAttr(event, event_attribute_names[attribute]);
+    if (value == NULL) {
+        return -1;
+    }
+    int result = out_write(out, key, (Py_ssize_t)strlen(key)) < 0 ? -1 : encode_into(out, value);
+    Py_DECREF(value);
+    return result;
+}
+
+/* Position objects repeat for every row of a transaction: their JSON text is kept for the next event. */
+typedef struct {
+    PyObject *position;  /* borrowed: compared by identity only, while `events` holds it */
+    PyObject *text;      /* "file:offset" */
+} PositionCache;
+
+static int
+out_position(Out *out, PyObject *event, PositionCache *cache)
+{
+    PyObject *position = PyObject_GetAttr(event, event_attribute_names[A_POSITION]);
+    if (position == NULL) {
+        return -1;
+    }
+    if (position != cache->position || cache->text == NULL) {
+        PyObject *file = PyObject_GetAttr(position, event_attribute_names[A_FILE]);
+        PyObject *offset = file == NULL ? NULL : PyObject_GetAttr(position, event_attribute_names[A_OFFSET]);
+        PyObject *text = offset == NULL ? NULL : PyUnicode_FromFormat("%S:%S", file, offset);
+        Py_XDECREF(file);
+        Py_XDECREF(offset);
+        if (text == NULL) {
+            Py_DECREF(position);
+            return -1;
+        }
+        Py_XSETREF(cache->text, text);
+        cache->position = position;
+    }
+    Py_DECREF(position);
+    return out_json_string(out, cache->text);
+}
+
+static int
+out_change_event(Out *out, PyObject *event, PositionCache *cache)
+{
+    PyObject *kind, *kind_text, *value;
+    int flag, result;
+    if (out_field(out, "{\"database\":", event, A_DATABASE) < 0 || out_field(out, ",\"table\":", event, A_TABLE) < 0) {
+        return -1;
+    }
+    kind = PyObject_GetAttr(event, event_attribute_names[A_TYPE]);  /* an Operation: its value */
+    kind_text = kind == NULL ? NULL : PyObject_GetAttr(kind, event_attribute_names[A_VALUE]);
+    Py_XDECREF(kind);
+    if (kind_text == NULL) {
+        return -1;
+    }
+    result = out_write(out, ",\"type\":", 8) < 0 ? -1 : encode_into(out, kind_text);
+    Py_DECREF(kind_text);
+    if (result < 0 || out_field(out, ",\"ts\":", event, A_TS) < 0 || out_field(out, ",\"xid\":", event, A_XID) < 0
+        || out_field(out, ",\"xoffset\":", event, A_XOFFSET) < 0) {
+        return -1;
+    }
+    value = PyObject_GetAttr(event, event_attribute_names[A_COMMIT]);
+    flag = value == NULL ? -1 : PyObject_IsTrue(value);
+    Py_XDECREF(value);
+    if (flag < 0 || (flag && out_write(out, ",\"commit\":true", 14) < 0)) {
+        return -1;
+    }
+    if (out_write(out, ",\"position\":", 12) < 0 || out_position(out, event, cache) < 0
+        || out_field(out, ",\"gtid\":", event, A_GTID) < 0 || out_field(out, ",\"server_id\":", event, A_SERVER_ID) < 0
+        || out_field(out, ",\"thread_id\":", event, A_THREAD_ID) < 0
+        || out_field(out, ",\"primary_key\":", event, A_PRIMARY_KEY) < 0
+        || out_field(out, ",\"primary_key_columns\":", event, A_PRIMARY_KEY_COLUMNS) < 0) {
+        return -1;
+    }
+    /* query and old: only when not None */
+    for (int optional = 0; optional < 3; optional++) {
+        int attribute = optional == 0 ? A_QUERY : optional == 1 ? A_DATA : A_OLD;
+        const char *key = optional == 0 ? ",\"query\":" : optional == 1 ? ",\"data\":" : ",\"old\":";
+        value = PyObject_GetAttr(event, event_attribute_names[attribute]);
+        if (value == NULL) {
+            return -1;
+        }
+        result = 0;
+        if (value != Py_None || attribute == A_DATA) {
+            result = out_write(out, key, (Py_ssize_t)strlen(key)) < 0 ? -1 : encode_into(out, value);
+        }
+        Py_DECREF(value);
+        if (result < 0) {
+            return -1;
+        }
+    }
+    return out_char(out, '}');
+}
+
+static int
+out_event(Out *out, PyObject *event, PositionCache *cache)
+{
+    if ((PyObject *)Py_TYPE(event) == ChangeEventType) {
+        if (Py_EnterRecursiveCall(" while encoding an event")) {
+            return -1;
+        }
+        int result = out_change_event(out, event, cache);
+        Py_LeaveRecursiveCall();
+        return result;
+    }
+    PyObject *text = PyObject_CallOneArg(encode_event_python, event);
+    if (text == NULL) {
+        return -1;
+    }
+    int result = PyUnicode_Check(text) ? out_raw_str(out, text) : (PyErr_SetString(PyExc_TypeError, "not str"), -1);
+    Py_DECREF(text);
+    return result;
+}
+
+static PyObject *
+fast_encode_event(PyObject *Py_UNUSED(module), PyObject *event)
+{
+    if (ChangeEventType == NULL || encode_subclass == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastpath.setup_events() was not called");
+        return NULL;
+    }
+    PositionCache cache = {NULL, NULL};
+    Out out;
+    out_init(&out);
+    int result = out_event(&out, event, &cache);
+    Py_XDECREF(cache.text);
+    if (result < 0) {
+        out_free(&out);
+        return NULL;
+    }
+    return out_finish(&out);
+}
+
+/* Many events, each line ended by "\n": what a JSON-lines sink writes. */
+static PyObject *
+fast_encode_lines(PyObject *Py_UNUSED(module), PyObject *events)
+{
+    if (ChangeEventType == NULL || encode_subclass == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_fastpath.setup_events() was not called");
+        return NULL;
+    }
+    PyObject *sequence = PySequence_Fast(events, "encode_lines() takes a sequence of events");
+    if (sequence == NULL) {
+        return NULL;
+    }
+    PositionCache cache = {NULL, NULL};
+    Out out;
+    out_init(&out);
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
+    PyObject **items = PySequence_Fast_ITEMS(sequence);
+    int result = 0;
+    for (Py_ssize_t i = 0; i < count && result == 0; i++) {
+        result = out_event(&out, items[i], &cache) < 0 || out_char(&out, '\n') < 0 ? -1 : 0;
+    }
+    Py_XDECREF(cache.text);
+    Py_DECREF(sequence);
+    if (result < 0) {
+        out_free(&out);
+        return NULL;
+    }
+    return out_finish(&out);
+}
+
+static PyObject *
+setup_events(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *change_event, *python;
+    if (!PyArg_ParseTuple(args, "O!O:setup_events", &PyType_Type, &change_event, &python)) {
+        return NULL;
+    }
+    set_ref(&ChangeEventType, change_event);
+    set_ref(&encode_event_python, python);
+    Py_RETURN_NONE;
+}
+
 /* ================================================================================================================== */
 /* 2. The row decoder                                                                                            */
 /* ================================================================================================================== */
@@ -1965,6 +2160,10 @@ fast_float32(PyObject *Py_UNUSED(module), PyObject *value)
 static PyMethodDef module_methods[] = {
     {"encode_value", fast_encode_value, METH_O, "encode_value(value) -> str: the value as JSON text."},
     {"setup_encoder", setup_encoder, METH_VARARGS, "setup_encoder(RawJson, Decimal, encode_subclass)"},
+    {"encode_event", fast_encode_event, METH_O, "encode_event(event) -> str: one event as a line of JSON."},
+    {"encode_lines", fast_encode_lines, METH_O,
+     "encode_lines(events) -> str: the events as JSON lines, each ended by a newline."},
+    {"setup_events", setup_events, METH_VARARGS, "setup_events(ChangeEvent, encode_event_python)"},
     {"setup_decoder", setup_decoder, METH_VARARGS,
      "setup_decoder(Decimal, float32, geometry, parse_json_text, decode_text, same_value, cp1252_table)"},
     {"table_key", table_key, METH_VARARGS,
@@ -1989,6 +2188,12 @@ PyInit__fastpath(void)
     for (int i = 0; i < SPEC_ATTRIBUTES; i++) {
         spec_attribute_names[i] = PyUnicode_InternFromString(spec_attributes[i]);
         if (spec_attribute_names[i] == NULL) {
+            return NULL;
+        }
+    }
+    for (int i = 0; i < EVENT_ATTRIBUTES; i++) {
+        event_attribute_names[i] = PyUnicode_InternFromString(event_attributes[i]);
+        if (event_attribute_names[i] == NULL) {
             return NULL;
         }
     }

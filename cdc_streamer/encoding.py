@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
@@ -166,6 +166,25 @@ def event_fields(event: Event) -> dict[str, Any]:
     return ddl_event_fields(event)
 
 
-def encode_event(event: Event) -> str:
+def encode_event_python(event: Event) -> str:
     """One event as one line of JSON (no trailing newline)."""
     return encode_value(event_fields(event))
+
+
+def encode_lines_python(events: Sequence[Event]) -> str:
+    """The events as JSON lines, each ended by a newline."""
+    return "".join(encode_event(event) + "\n" for event in events)
+
+
+def _compiled_event_encoders() -> tuple[Callable[[Event], str], Callable[[Sequence[Event]], str]] | None:
+    """The C versions: a ChangeEvent is written field by field without `change_event_fields`' dict; other events
+    go through `encode_event_python`."""
+    if encode_value is encode_value_python:
+        return None
+    from . import _fastpath
+
+    _fastpath.setup_events(ChangeEvent, encode_event_python)
+    return _fastpath.encode_event, _fastpath.encode_lines
+
+
+encode_event, encode_lines = _compiled_event_encoders() or (encode_event_python, encode_lines_python)

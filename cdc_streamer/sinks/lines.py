@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from ..encoding import encode_event
+from ..encoding import encode_lines
 from ..errors import RuntimeFailure
 from ..event import Event
 from . import Ack
@@ -17,14 +17,16 @@ class LinesSink:
     def __init__(self, stream: BinaryIO, name: str) -> None:
         self._stream = stream
         self._name = name
-        self._buffer: list[str] = []
+        self._buffer: list[str] = []  # chunks of JSON lines, each line ended by a newline
+        self._lines = 0
         self._acks: list[Ack] = []
         self._failure: str | None = None
 
     def send(self, events: Sequence[Event], ack: Ack) -> None:
-        self._buffer.extend(encode_event(event) for event in events)
+        self._buffer.append(encode_lines(events))
+        self._lines += len(events)
         self._acks.append(ack)
-        if len(self._buffer) >= 5000:
+        if self._lines >= 5000:
             self._write()
 
     def _fail(self, action: str, error: OSError) -> RuntimeFailure:
@@ -37,8 +39,9 @@ class LinesSink:
             raise RuntimeFailure(self._failure)
         if not self._buffer:
             return
-        data = ("\n".join(self._buffer) + "\n").encode("utf-8")
+        data = "".join(self._buffer).encode("utf-8")
         self._buffer.clear()
+        self._lines = 0
         try:
             self._stream.write(data)
         except OSError as error:

@@ -308,3 +308,81 @@ def test_module_encoder_is_the_c_one_unless_pure_python_is_asked_for() -> None:
         env = {**os.environ, "CDC_PURE_PYTHON": setting}
         result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert result.stdout.strip() == pure
+
+
+# -- whole events: _fastpath.encode_event / encode_lines against encode_event_python --------------------------------
+
+
+def change_events() -> st.SearchStrategy[Any]:
+    from cdc_streamer.event import ChangeEvent, Operation
+    from cdc_streamer.position import BinlogPosition
+
+    texts = st.text(max_size=12)
+    values = st.one_of(st.none(), st.integers(), texts, st.decimals(allow_nan=False, places=2), st.floats())
+    rows = st.dictionaries(texts, values, max_size=4)
+    return st.builds(
+        ChangeEvent,
+        database=texts,
+        table=texts,
+        type=st.sampled_from(list(Operation)),
+        ts=st.integers(0, 2**32),
+        xid=st.none() | st.integers(0, 2**64),
+        xoffset=st.integers(0, 10**6),
+        commit=st.booleans(),
+        position=st.builds(BinlogPosition, st.sampled_from(["binlog.000001", 'odd "name"\n']), st.integers(4, 2**40)),
+        gtid=st.none() | st.just("0-1-42"),
+        server_id=st.integers(0, 2**32),
+        thread_id=st.none() | st.integers(0, 2**32),
+        primary_key=st.tuples(values),
+        primary_key_columns=st.tuples(texts),
+        data=rows,
+        old=st.none() | rows,
+        query=st.none() | texts,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(change_events(), max_size=5))
+def test_change_events_encode_as_the_python_reference_does(events: list[Any]) -> None:
+    from cdc_streamer.encoding import encode_event_python, encode_lines_python
+    from cdc_streamer.event import ChangeEvent
+
+    _fastpath.setup_events(ChangeEvent, encode_event_python)
+    for event in events:
+        assert _fastpath.encode_event(event) == encode_event_python(event)
+    assert _fastpath.encode_lines(events) == encode_lines_python(events)
+
+
+def test_schema_and_ddl_events_go_through_the_python_encoder_in_a_batch() -> None:
+    from cdc_streamer.encoding import encode_event_python, encode_lines_python
+    from cdc_streamer.event import ChangeEvent, ColumnDefinition, DdlEvent, Event, Operation, SchemaEvent
+    from cdc_streamer.position import BinlogPosition
+
+    _fastpath.setup_events(ChangeEvent, encode_event_python)
+    at = BinlogPosition("binlog.000002", 379)
+    events: list[Event] = [
+        SchemaEvent("db", "t", 1, 0, at, "0-1-1", 1, None, (ColumnDefinition("id", "int", unsigned=False),), ("id",)),
+        ChangeEvent("db", "t", Operation.INSERT, 1, 7, 0, False, at, "0-1-1", 1, 5, (1,), ("id",), {"id": 1}),
+        DdlEvent("db", "t", "table-alter", 1, at, "0-1-2", 1, None, "ALTER TABLE t ADD c INT"),
+        ChangeEvent(
+            "db",
+            "t",
+            Operation.UPDATE,
+            1,
+            7,
+            1,
+            True,
+            at,
+            None,
+            1,
+            None,
+            (1,),
+            ("id",),
+            {"id": 1},
+            old={"id": 0},
+            query="UPDATE t SET id = 1",
+        ),
+    ]
+    assert _fastpath.encode_lines(events) == encode_lines_python(events)
+    assert _fastpath.encode_lines([]) == ""
+    assert '"commit":true' in _fastpath.encode_event(events[3]) and '"commit"' not in _fastpath.encode_event(events[1])
