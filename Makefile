@@ -60,9 +60,14 @@ clean:
 	rm -rf build .demo $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 
 .PHONY: bench
+# The streamer next to other binlog readers, one 1,000,000-row transaction, commit-to-_live latency, then the
+# pipeline's other stages; results in bench/results/<date>.json, rendered into docs/performance.md (~9 minutes).
 bench: $(STAMP) mariadb
 	$(BIN)/python bench/readers.py
-	$(BIN)/python bench/kinesis_sink.py
+	$(BIN)/python bench/big_transaction.py
+	$(BIN)/python bench/latency.py --seconds 20
 	$(BIN)/python bench/transform.py
 	$(BIN)/python bench/merge.py
+	$(BIN)/python bench/kinesis_sink.py
 	$(BIN)/python bench/snapshot.py
+	$(BIN)/python bench/report.py bench/results/$$(date -u +%F).json

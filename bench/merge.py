@@ -60,6 +60,9 @@ from cdc_lake.storage import LakeStore
 from cdc_streamer.encoding import encode_value
 from cdc_streamer.values import format_datetime
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_file import store  # bench/ is not a package
+
 DATABASE = "bench"
 TABLE = "orders"
 COLUMNS: list[dict[str, Any]] = [
@@ -547,6 +550,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of the three steps; min and median reported")
     parser.add_argument("--lake-dir", type=Path, help="build the lake here (empty or absent; kept afterwards)")
     parser.add_argument("--json", action="store_true", help="also print the result as one JSON object")
+    parser.add_argument("--no-save", action="store_true", help="do not update bench/results/<date>.json")
     args = parser.parse_args()
     if args.rows < 1 or args.changes < 1 or args.repeat < 1:
         parser.error("--rows, --changes and --repeat must be at least 1")
@@ -578,6 +582,8 @@ def main() -> None:
     print_table(result)
     if args.json:
         print(json.dumps(result))
+    if not args.no_save:
+        store("merge", result)
 
 
 if __name__ == "__main__":

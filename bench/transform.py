@@ -18,12 +18,17 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cdc_streamer.encoding import RawJson, encode_value
 from firehose_transform.transform import process_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_file import store  # bench/ is not a package
 
 SHARD = "shardId-000000000003"
 
@@ -146,6 +151,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-save", action="store_true", help="do not update bench/results/<date>.json")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -180,6 +186,8 @@ def main() -> None:
         )
     print(f"process_batch / baseline (median): {ratio:.2f}")
     print(json.dumps(results))
+    if not args.no_save:
+        store("transform", results)
 
 
 if __name__ == "__main__":
