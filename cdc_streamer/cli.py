@@ -7,6 +7,7 @@ Errors end in one line on stderr and the exit code of DESIGN.md: 0 ok, 1 runtime
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -458,6 +459,9 @@ def settings_from(args: argparse.Namespace, mysql: MySQLUrl | None = None) -> St
 
 
 def command_run(args: argparse.Namespace) -> int:
+    # Every row change makes a few container objects (its event, its row dicts), none of them in a reference cycle;
+    # with the default threshold (700) the cyclic collector ran every few hundred rows: ~10% of the streamer's time.
+    gc.set_threshold(100_000, 20, 20)
     url, refresh = mysql_source(args)
     settings = settings_from(args, url)
     stats = Streamer(settings, refresh_credentials=refresh).run()
