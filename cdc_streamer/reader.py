@@ -366,7 +366,7 @@ class BinlogReader:
             return layout
         primary_key = event.primary_key
         key_columns = (primary_key,) if isinstance(primary_key, str) and primary_key else tuple(primary_key or ())
-        specs = self._specs(event, json_columns)
+        specs = column_specs(event.columns, json_columns)
         layout = _Layout(
             columns=event.columns,
             json_columns=json_columns,
@@ -423,20 +423,6 @@ class BinlogReader:
             txn.schemas[key] = definition
             txn.pending.append(("schema", key, definition, event.timestamp, event.packet.server_id))
 
-    @staticmethod
-    def _specs(event: RowsEvent, json_columns: frozenset[str]) -> tuple[ColumnSpec, ...]:
-        return tuple(
-            ColumnSpec(
-                name=column.name,
-                type_code=column.type,
-                fsp=getattr(column, "fsp", 0) or 0,
-                set_values=tuple(getattr(column, "set_values", None) or ()),
-                is_json=column.name in json_columns,
-                max_length=getattr(column, "max_length", 0) if column.type == STRING else 0,
-            )
-            for column in event.columns
-        )
-
     def _converter(self, event: RowsEvent, specs: tuple[ColumnSpec, ...]) -> RowConverter:
         key = (event.schema, event.table, specs)
         converter = self._converters.get(key)
@@ -455,6 +441,21 @@ class BinlogReader:
 
         events = SpilledEvents(txn.pending, build) if txn.pending.spilled else list(build(txn.pending))
         return Transaction(events, txn.start, end, txn.gtid, str(self.gtid_state) or None, self.server_id)
+
+
+def column_specs(columns: Iterable[Any], json_columns: frozenset[str]) -> tuple[ColumnSpec, ...]:
+    """What converting a table's values needs to know of its columns (the library's TABLE_MAP columns)."""
+    return tuple(
+        ColumnSpec(
+            name=column.name,
+            type_code=column.type,
+            fsp=getattr(column, "fsp", 0) or 0,
+            set_values=tuple(getattr(column, "set_values", None) or ()),
+            is_json=column.name in json_columns,
+            max_length=getattr(column, "max_length", 0) if column.type == STRING else 0,
+        )
+        for column in columns
+    )
 
 
 def _events(pending: Iterable[Any], txn: _OpenTransaction, xid: int | None, last: int) -> Iterator[Event]:

@@ -91,7 +91,25 @@ def lines_in(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, process: subprocess.Popen[str]) -> None:
+class LineCounter:
+    """Lines of a growing file, reading only what was appended since the last count."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.lines = path, 0, 0
+
+    def count(self) -> int:
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+            self.offset += len(data)
+            self.lines += data.count(b"\n")
+        return self.lines
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, process: subprocess.Popen[str], interval: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -99,7 +117,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, process: subproces
         if process.poll() is not None:
             stderr = process.stderr.read() if process.stderr else ""
             raise AssertionError(f"streamer exited early ({process.returncode}): {stderr}")
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
 
 
@@ -145,11 +163,17 @@ def test_killed_replication_connections_resume_without_loss_or_duplicates(
         # once among the inserts, once in the middle of the 100,000-row UPDATE transaction
         wait_until(lambda: lines_in(output) >= 50_000, 300, process)
         assert kill_replication(mariadb) == 1
-        wait_until(lambda: lines_in(output) >= 200_001, 300, process)
-        time.sleep(0.3)  # reading the UPDATE's 100,000 rows takes seconds
-        # the inserts and the schema event before the first one
-        assert lines_in(output) == 200_001, "the UPDATE transaction must not be written before it is complete"
-        assert kill_replication(mariadb) == 1
+        # The moment the inserts (and the schema event before the first one) are out, the reader is on the UPDATE:
+        # freeze it there, so that the server cannot send it the whole UPDATE before the kill (the compiled decoder
+        # reads it in well under a second); the kill then cuts the transaction half-way.
+        lines = LineCounter(output)
+        wait_until(lambda: lines.count() >= 200_001, 300, process, interval=0.01)
+        process.send_signal(signal.SIGSTOP)
+        try:
+            assert lines.count() == 200_001, "the UPDATE transaction must not be written before it is complete"
+            assert kill_replication(mariadb) == 1
+        finally:
+            process.send_signal(signal.SIGCONT)
         _, stderr = process.communicate(timeout=600)
     finally:
         stop_process(process)

@@ -24,11 +24,12 @@ from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsE
 from cdc_streamer.encoding import encode_value, encode_value_python
 from cdc_streamer.local_mariadb import LocalMariaDB
 from cdc_streamer.position import BinlogPosition, StartPoint
+from cdc_streamer.reader import column_specs
 from cdc_streamer.replication import ReplicationSession, SessionOptions
 from cdc_streamer.row_decoder import RowDecoder, compile_decoder
 from cdc_streamer.settings import MySQLUrl
 from cdc_streamer.source import open_source
-from cdc_streamer.values import STRING, ColumnSpec, RowConverter, changed_columns, same_value
+from cdc_streamer.values import ColumnSpec, RowConverter, changed_columns, same_value
 
 from .support import Database
 
@@ -46,18 +47,8 @@ ROWS_PER_TABLE = 300
 
 
 def specs_for(event: RowsEvent, json_columns: frozenset[str]) -> tuple[ColumnSpec, ...]:
-    """The ColumnSpecs cdc_streamer.reader.BinlogReader._converter builds for a rows event."""
-    return tuple(
-        ColumnSpec(
-            name=column.name,
-            type_code=column.type,
-            fsp=getattr(column, "fsp", 0) or 0,
-            set_values=tuple(getattr(column, "set_values", None) or ()),
-            is_json=column.name in json_columns,
-            max_length=getattr(column, "max_length", 0) if column.type == STRING else 0,
-        )
-        for column in event.columns
-    )
+    """The ColumnSpecs the reader builds for a rows event."""
+    return column_specs(event.columns, json_columns)
 
 
 def rows_events(server: LocalMariaDB, start: BinlogPosition, end: BinlogPosition, database: str) -> Iterator[Any]:
