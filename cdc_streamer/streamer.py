@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from . import row_decoder
 from .checkpoint import Checkpoint, CheckpointStore, open_store
 from .errors import ConfigError, ConnectionLost, CredentialsRejected, SourceUnusable
 from .heartbeat import HeartbeatWriter
@@ -161,6 +162,15 @@ def resolve_start(settings: StreamerSettings, stored: Checkpoint | None, source:
     return StartPoint(current, source.gtid_at(current), server_id)
 
 
+def decoder_in_use() -> str:
+    """Which row decoder runs, for the start-up line: a slow install (no compiler at `pip install`) says so."""
+    if row_decoder.pure_python():
+        return "the library: CDC_PURE_PYTHON is set"
+    if not row_decoder.compiled():
+        return "the library: cdc_streamer._fastpath is not built (no C compiler at install), several times slower"
+    return "cdc_streamer._fastpath"
+
+
 def validate_filter(settings: StreamerSettings, source: Source) -> None:
     """Every table named in a filter must exist, so a typo is not a silent 'no events'."""
     for flag, patterns in (
@@ -268,12 +278,13 @@ class Streamer:
             validate_filter(settings, source)
             server_id = source.server_id()
             log.info(
-                "streaming %s %s at %s from %s to the %s sink",
+                "streaming %s %s at %s from %s to the %s sink (rows decoded by %s)",
                 source.flavor,
                 source.version,
                 settings.mysql.address,
                 start,
                 settings.sink,
+                decoder_in_use(),
             )
             if start.position is not None:
                 self._save(Checkpoint(start.position, start.gtid, start.server_id))
