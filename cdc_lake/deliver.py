@@ -28,6 +28,7 @@ from .storage import LakeStore
 log = logging.getLogger(__name__)
 
 INVOCATION_RECORDS = 500  # records per transform call, like a Firehose invocation
+ARROW_BATCH = 10_000  # flattened rows of one partition converted to Arrow at a time (PartitionRows)
 INVOCATION_BYTES = 1024 * 1024  # event bytes per transform call: Firehose's default Lambda buffer size (1 MB)
 
 
@@ -138,7 +139,7 @@ def deliver_payloads(
     now = now or datetime.datetime.now(datetime.UTC)
     now_ms = int(now.timestamp() * 1000)
     stats = DeliveryStats(records=len(payloads))
-    partitions: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    partitions: dict[tuple[str, str, str, str], PartitionRows] = defaultdict(PartitionRows)
     failures: list[dict[str, Any]] = []
     for chunk in invocations(payloads):
         records: list[dict[str, Any]] = [
@@ -156,11 +157,11 @@ def deliver_payloads(
                 key = (keys["database"], keys["table"], keys["dt"], keys["hour"])
                 for line in base64.b64decode(output["data"]).splitlines():
                     if line.strip():
-                        partitions[key].append(json.loads(line))
+                        partitions[key].add(json.loads(line))
             else:  # ProcessingFailed: the transform never returns Dropped
                 failures.append(error_record(record, reasons.get(record["recordId"], ""), now))
     for (database, table, dt, hour), rows in sorted(partitions.items()):
-        store.write_parquet(f"{partition_dir(database, table, dt, hour)}/{object_name(name, now)}", to_table(rows))
+        store.write_parquet(f"{partition_dir(database, table, dt, hour)}/{object_name(name, now)}", rows.table())
         stats.files += 1
         stats.rows += len(rows)
     if failures:
@@ -198,6 +199,30 @@ def response_cost(payload: bytes) -> int:
 
 def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+
+
+class PartitionRows:
+    """One partition's flattened rows of a delivery, turned into Arrow every ARROW_BATCH rows: a row as a Python dict
+    takes several times its Arrow size, and a 64 MiB buffer of events held as dicts took ~900 MB."""
+
+    def __init__(self) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._tables: list[pa.Table] = []
+        self._count = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        self._count += 1
+        if len(self._rows) >= ARROW_BATCH:
+            self._tables.append(to_table(self._rows))
+            self._rows = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def table(self) -> pa.Table:
+        tables = [*self._tables, to_table(self._rows)] if self._rows or not self._tables else self._tables
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 def error_record(record: dict[str, Any], reason: str, now: datetime.datetime) -> dict[str, Any]:

@@ -97,3 +97,39 @@ def test_file_source_refuses_a_checkpoint_past_the_end_of_the_file(tmp_path: Pat
         FileSource(path, {"offset": 999})
     with pytest.raises(ConfigError, match="does not exist"):
         FileSource(tmp_path / "missing.jsonl", None)
+
+
+@pytest.mark.parametrize("events", [0, 1, 3, 7, 9])
+def test_a_partition_converted_to_arrow_in_batches_is_the_same_table(
+    events: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from cdc_lake import deliver
+    from cdc_lake.storage import LakeStore
+    from cdc_streamer.encoding import encode_event
+    from cdc_streamer.event import ChangeEvent, Operation
+    from cdc_streamer.position import BinlogPosition
+
+    at = BinlogPosition("binlog.000003", 4)
+    payloads = [
+        encode_event(
+            ChangeEvent("shop", "orders", Operation.UPDATE, 1714558500, 9, n, n == events - 1, at, "0-1-9", 1, None,
+                        (n,), ("id",), {"id": n, "amount": Decimal(f"{n}.50"), "note": "é" * n}, old={"note": ""})
+        ).encode()
+        for n in range(events)
+    ]  # fmt: skip
+    now = datetime.datetime(2024, 5, 1, 10, 15, tzinfo=datetime.UTC)
+    whole, batched = LakeStore.open(str(tmp_path / "whole")), LakeStore.open(str(tmp_path / "batched"))
+    deliver.deliver_payloads(whole, payloads, "one", now=now)
+    monkeypatch.setattr(deliver, "ARROW_BATCH", 3)
+    stats = deliver.deliver_payloads(batched, payloads, "one", now=now)
+    assert stats.rows == events and stats.files == (1 if events else 0)
+
+    def tables(root: Path) -> dict[Path, object]:  # object names carry a random part: keyed by partition
+        return {f.parent.relative_to(root): pq.read_table(f) for f in root.rglob("*.parquet")}
+
+    expected, got = tables(tmp_path / "whole"), tables(tmp_path / "batched")
+    assert expected.keys() == got.keys()
+    for partition, table in expected.items():
+        assert table.equals(got[partition])  # type: ignore[attr-defined]
