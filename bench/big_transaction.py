@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from results_file import store  # bench/, this script's directory, is on sys.path
 
 from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled, free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import store  # bench/ is not a package
 
 TARGET_RSS_MB = 300
 STREAMER = str(Path(sys.executable).with_name("cdc-streamer"))

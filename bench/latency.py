@@ -25,11 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_file import store  # bench/, this script's directory, is on sys.path
+
 from cdc_demo.demo import DATABASE, MARKER_INTERVAL, MARKERS, Markers, percentile
 from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled, free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import store  # bench/ is not a package
 
 BUFFER_SECONDS = 1.0
 TARGET_P95_SECONDS = 2.0

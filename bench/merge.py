@@ -50,6 +50,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+from results_file import store  # bench/, this script's directory, is on sys.path
 
 from cdc_lake.compact import CompactSettings, compact_lake
 from cdc_lake.duckdb_engine import LAKE_DATABASE, DuckDB
@@ -59,9 +60,6 @@ from cdc_lake.parquet_schema import EVENT_SCHEMA
 from cdc_lake.storage import LakeStore
 from cdc_streamer.encoding import encode_value
 from cdc_streamer.values import format_datetime
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import store  # bench/ is not a package
 
 DATABASE = "bench"
 TABLE = "orders"

@@ -70,6 +70,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from results_file import read_results, results_path, update  # bench/, this script's directory, is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 ZONGJI_SOURCE = BENCH / "zongji"
@@ -818,25 +820,6 @@ def print_table(segments: list[dict[str, Any]], startup: dict[str, Any]) -> None
     )
 
 
-def write_results(
-    results_dir: Path, today: str, machine_info: dict[str, Any], readers: dict[str, Any]
-) -> tuple[Path, dict[str, Any]]:
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{today}.json"
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text())
-            data = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            print(f"warning: {path} is not JSON; writing it anew", file=sys.stderr)
-    data["date"] = today
-    data["machine"] = {**data.get("machine", {}), **machine_info}
-    data["readers"] = readers
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    return path, data
-
-
 # ------------------------------------------------------------------------------------------------------ main
 
 
@@ -947,13 +930,12 @@ def run(args: argparse.Namespace) -> int:
         "startup": {"row_changes": startup.row_changes, "results": startup_figures},
         "segments": results,
     }
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    path, data = write_results(args.results_dir, today, info, readers_result)
+    previous = read_results(results_path(args.results_dir)).get("machine", {})
+    path, data = update({"machine": {**previous, **info}, "readers": readers_result}, args.results_dir)
     print(f"peak RSS under {floor_mib} MiB cannot be measured (the helper process that starts the readers)")
     print(f"results in {path} (total {wall:.0f}s)")
     if not args.no_docs:
-        sys.path.insert(0, str(BENCH))
-        from report import render
+        from report import render  # bench/, this script's directory, is on sys.path
 
         for written in render(data, args.docs):
             print(f"wrote {written.relative_to(ROOT) if written.is_relative_to(ROOT) else written}")

@@ -18,17 +18,14 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from results_file import store  # bench/, this script's directory, is on sys.path
 
 from cdc_streamer.encoding import RawJson, encode_value
 from firehose_transform.transform import process_batch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import store  # bench/ is not a package
 
 SHARD = "shardId-000000000003"
 
