@@ -44,8 +44,8 @@
  * than utf8/latin1/binary (the codec), and `same_value` for JSON documents. FLOAT's shortest decimal (values.float32)
  * is computed here.
  *
- * The module: encode_value, setup_encoder (encoding.py), setup_decoder, Plan(descriptions).rows/.updates,
- * table_key (the decoder cache key), pure_python (CDC_PURE_PYTHON) and float32 (row_decoder.py); _fastpath.pyi
+ * The module: encode_value, encode_event, encode_lines, setup_encoder, setup_events (encoding.py), setup_decoder,
+ * Plan(descriptions).rows/.updates, table_key (the decoder cache key) and float32 (row_decoder.py); _fastpath.pyi
  * types them.
  *
  * Memory safety: every read goes through `take`, which checks the bytes left before the end of the rows data.
@@ -2099,15 +2099,6 @@ done:
     return key;
 }
 
-/* row_decoder.pure_python(), without os.environ's encoding of the name: CDC_PURE_PYTHON set, and not to "0". The C
- * environment is the one os.environ writes to (putenv), so a test's monkeypatch.setenv is seen at once. */
-static PyObject *
-pure_python(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(unused))
-{
-    const char *value = getenv("CDC_PURE_PYTHON");
-    return PyBool_FromLong(value != NULL && value[0] != '\0' && strcmp(value, "0") != 0);
-}
-
 /* --- module functions --------------------------------------------------------------------------------------------- */
 
 static PyObject *
@@ -2168,7 +2159,6 @@ static PyMethodDef module_methods[] = {
      "setup_decoder(Decimal, float32, geometry, parse_json_text, decode_text, same_value, cp1252_table)"},
     {"table_key", table_key, METH_VARARGS,
      "table_key(columns: list, specs: tuple) -> tuple: the cache key of a table layout."},
-    {"pure_python", pure_python, METH_NOARGS, "pure_python() -> bool: CDC_PURE_PYTHON is set, and not to 0."},
     {"float32", fast_float32, METH_O,
      "float32(value) -> float: values.float32 of the value rounded to a 32-bit float."},
     {NULL, NULL, 0, NULL},

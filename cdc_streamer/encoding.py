@@ -72,8 +72,13 @@ def _encode_subclass(value: Any) -> str:
     return text
 
 
+def pure_python() -> bool:
+    """CDC_PURE_PYTHON set (to anything but "" or "0"): use the Python path everywhere (encoder and row decoder)."""
+    return os.environ.get("CDC_PURE_PYTHON", "") not in ("", "0")
+
+
 def _compiled_encoder() -> Callable[[Any], str] | None:
-    if os.environ.get("CDC_PURE_PYTHON", "") not in ("", "0"):
+    if pure_python():
         return None
     try:
         from . import _fastpath
@@ -173,7 +178,7 @@ def encode_event_python(event: Event) -> str:
 
 def encode_lines_python(events: Sequence[Event]) -> str:
     """The events as JSON lines, each ended by a newline."""
-    return "".join(encode_event(event) + "\n" for event in events)
+    return "".join(encode_event_python(event) + "\n" for event in events)
 
 
 def _compiled_event_encoders() -> tuple[Callable[[Event], str], Callable[[Sequence[Event]], str]] | None:

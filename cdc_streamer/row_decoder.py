@@ -24,13 +24,13 @@ Decoders are cached by a structural key (every column attribute and spec field t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from pymysqlreplication.constants import BINLOG
 
+from .encoding import pure_python
 from .library_fixes import decode_text, python_codec
 from .values import (
     BIT,
@@ -79,11 +79,6 @@ Attributes = dict[str, Any]  # a library Column's instance attributes
 def compiled() -> bool:
     """The C extension is built (it may still be turned off by CDC_PURE_PYTHON)."""
     return _fastpath is not None
-
-
-def pure_python() -> bool:
-    """CDC_PURE_PYTHON set (to anything but "" or "0"): use the Python path everywhere."""
-    return os.environ.get("CDC_PURE_PYTHON", "") not in ("", "0")
 
 
 class RowDecoder:
@@ -142,7 +137,7 @@ _UPDATE_EVENTS = frozenset({BINLOG.UPDATE_ROWS_EVENT_V1, BINLOG.UPDATE_ROWS_EVEN
 def compile_decoder(columns: Sequence[Any], specs: Sequence[ColumnSpec]) -> RowDecoder | None:
     """The decoder of a table layout: `columns` are a TABLE_MAP's library Columns, `specs` our ColumnSpecs for
     them (reader._converter). None where the library's path must be used (see the module docstring)."""
-    if _fastpath is None or _fastpath.pure_python():
+    if _fastpath is None or pure_python():
         return None
     try:
         key = _fastpath.table_key(
