@@ -14,6 +14,7 @@ emitted only once the transaction is complete, so a reconnect that drops a half-
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -161,7 +162,6 @@ class BinlogReader:
         self._forget_table = forget_table
         self._session_factory = session_factory
         self._stop_requested = stop_requested
-        self._converters: dict[tuple[Any, ...], RowConverter] = {}
         self._layouts: dict[TableKey, _Layout] = {}
         self._schemas: dict[TableKey, Definition] = {}  # the last definition emitted per table
         self.gtid_state = GtidState.parse(start.gtid, options.session.flavor)
@@ -344,7 +344,7 @@ class BinlogReader:
                 for data in decoded:
                     append(("row", operation, data, None, *common))
             return
-        converter = self._converter(event, layout.specs)
+        converter = row_converter(layout.specs)
         if isinstance(event, UpdateRowsEvent):
             for row in rows:
                 before = converter.convert(row["before_values"], row.get("before_none_sources", {}))
@@ -423,13 +423,6 @@ class BinlogReader:
             txn.schemas[key] = definition
             txn.pending.append(("schema", key, definition, event.timestamp, event.packet.server_id))
 
-    def _converter(self, event: RowsEvent, specs: tuple[ColumnSpec, ...]) -> RowConverter:
-        key = (event.schema, event.table, specs)
-        converter = self._converters.get(key)
-        if converter is None:
-            converter = self._converters[key] = RowConverter.build(specs)
-        return converter
-
     def _finish(self, txn: _OpenTransaction, end: BinlogPosition, xid: int | None) -> Transaction:
         if txn.gtid is not None:
             self.gtid_state = self.gtid_state.add(txn.gtid)
@@ -441,6 +434,12 @@ class BinlogReader:
 
         events = SpilledEvents(txn.pending, build) if txn.pending.spilled else list(build(txn.pending))
         return Transaction(events, txn.start, end, txn.gtid, str(self.gtid_state) or None, self.server_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def row_converter(specs: tuple[ColumnSpec, ...]) -> RowConverter:
+    """The library path's value conversion for a table layout (the same specs, the same converter)."""
+    return RowConverter.build(specs)
 
 
 def column_specs(columns: Iterable[Any], json_columns: frozenset[str]) -> tuple[ColumnSpec, ...]:

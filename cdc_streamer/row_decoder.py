@@ -136,7 +136,7 @@ _UPDATE_EVENTS = frozenset({BINLOG.UPDATE_ROWS_EVENT_V1, BINLOG.UPDATE_ROWS_EVEN
 
 def compile_decoder(columns: Sequence[Any], specs: Sequence[ColumnSpec]) -> RowDecoder | None:
     """The decoder of a table layout: `columns` are a TABLE_MAP's library Columns, `specs` our ColumnSpecs for
-    them (reader._converter). None where the library's path must be used (see the module docstring)."""
+    them (reader.column_specs). None where the library's path must be used (see the module docstring)."""
     if _fastpath is None or pure_python():
         return None
     try:
