@@ -3,6 +3,7 @@ the real `cdc-streamer` command."""
 
 from __future__ import annotations
 
+import abc
 import os
 import subprocess
 import sys
@@ -122,7 +123,7 @@ def start_cli(
     )
 
 
-class BackgroundLoop:
+class BackgroundLoop(abc.ABC):
     """A test workload on its own thread: `step()` until `finish()`, `pause()` seconds apart. `finish()` stops and
     joins the thread, calls `close()`, and fails the test with whatever the thread raised."""
 
@@ -131,13 +132,14 @@ class BackgroundLoop:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
 
+    @abc.abstractmethod
     def step(self) -> None:
-        raise NotImplementedError
+        """One round of the workload (a transaction, a batch)."""
 
     def pause(self) -> float:
         return 0.0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: most workloads hold nothing
         """Release what the workload holds (a connection), once the thread has stopped."""
 
     def start(self) -> None:

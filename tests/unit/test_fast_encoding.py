@@ -22,13 +22,11 @@ from cdc_streamer import encoding, row_decoder  # noqa: F401 - row_decoder sets 
 from cdc_streamer.encoding import RawJson, _encode_subclass, encode_value_python
 from cdc_streamer.values import float32
 
+from .test_encoding import Exact, Items, Number, Real, Text  # the same subclasses as the Python encoder's tests
+
 _fastpath = pytest.importorskip("cdc_streamer._fastpath", reason="cdc_streamer._fastpath is not built (no C compiler)")
 _fastpath.setup_encoder(RawJson, Decimal, _encode_subclass)  # as encoding.py does, even under CDC_PURE_PYTHON
 fast_encode = _fastpath.encode_value
-
-
-class Text(str):
-    pass
 
 
 class Key(str):
@@ -36,23 +34,7 @@ class Key(str):
         return "key:" + str.__str__(self)
 
 
-class Number(int):
-    pass
-
-
-class Real(float):
-    pass
-
-
-class Exact(Decimal):
-    pass
-
-
 class Mapping(dict[Any, Any]):
-    pass
-
-
-class Items(list[Any]):
     pass
 
 
