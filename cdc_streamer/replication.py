@@ -222,7 +222,8 @@ class ReplicationSession:
                 return
             if not packet.is_ok_packet():
                 continue
-            if packet._data[5] == TABLE_MAP_EVENT and (known := self._known_table_map(packet._data)) is not None:
+            table_map_body = self._body(packet._data) if packet._data[5] == TABLE_MAP_EVENT else None
+            if table_map_body is not None and (known := self._known_table_map(packet._data, table_map_body)):
                 yield known
                 continue
             wrapper = BinLogPacketWrapper(
@@ -254,9 +255,9 @@ class ReplicationSession:
             if wrapper.event_type == FORMAT_DESCRIPTION_EVENT and event is not None:
                 self._mysql_version = event.mysql_version
                 self._post_header_lengths = event.post_header_len
-            elif wrapper.event_type == TABLE_MAP_EVENT and event is not None:
+            elif table_map_body is not None and event is not None:  # a TABLE_MAP not seen before
                 self.table_map[event.table_id] = table = with_key_order(event)
-                self._remember_table_map(packet._data, event, table)
+                self._remember_table_map(table_map_body, event, table)
             if event is not None:
                 yield event
             elif wrapper.event_type in ROWS_EVENTS:
@@ -273,11 +274,11 @@ class ReplicationSession:
         """A TABLE_MAP event's body: after the OK byte and the 19-byte header, before the checksum."""
         return data[20 : len(data) - 4] if self._use_checksum else data[20:]
 
-    def _known_table_map(self, data: bytes) -> OtherEvent | None:
+    def _known_table_map(self, data: bytes, body: bytes) -> OtherEvent | None:
         """A TABLE_MAP seen before, byte for byte (each transaction repeats its tables' maps): the table decoded
         then, without decoding it again (the library's TABLE_MAP decoding was most of the cost of small
         transactions). It maps its table id again and reaches the reader as an `OtherEvent`."""
-        known = self._table_maps.get(self._body(data))
+        known = self._table_maps.get(body)
         if known is None:
             return None
         table_id, table = known
@@ -285,7 +286,7 @@ class ReplicationSession:
         header = EventHeader.of(data)
         return OtherEvent(header, header.timestamp)
 
-    def _remember_table_map(self, data: bytes, event: TableMapEvent, table: Any) -> None:
+    def _remember_table_map(self, body: bytes, event: TableMapEvent, table: Any) -> None:
         """Only a map that names its columns itself (binlog_row_metadata=FULL) is remembered: without the names, the
         library reads them from information_schema, which a later ALTER may change under the same bytes."""
         metadata = getattr(event, "optional_metadata", None)
@@ -293,7 +294,7 @@ class ReplicationSession:
             return
         if len(self._table_maps) >= TABLE_MAP_CACHE:
             self._table_maps.clear()
-        self._table_maps[self._body(data)] = (event.table_id, table)
+        self._table_maps[body] = (event.table_id, table)
 
 
 def with_key_order(event: TableMapEvent) -> Any:
