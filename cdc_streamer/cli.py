@@ -29,6 +29,7 @@ from .position import BinlogPosition
 from .preflight import read_facts, run_checks
 from .settings import (
     MIB,
+    SNAPSHOT_CHUNK_ROWS,
     KinesisSettings,
     LakeSettings,
     MonitoringSettings,
@@ -41,7 +42,6 @@ from .snapshot_progress import Progress
 from .source import Source
 from .streamer import Streamer
 
-SNAPSHOT_CHUNK_ROWS = 50_000  # snapshot.SnapshotSettings.chunk_rows's default (the snapshot imports pyarrow: late)
 PROG = "cdc-streamer"
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_SECONDS = 1.0

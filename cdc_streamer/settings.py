@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .masking import Masker
 
 DEFAULT_MYSQL_PORT = 3306
+SNAPSHOT_CHUNK_ROWS = 50_000  # `cdc-streamer snapshot --chunk-rows`: rows per keyset query and Parquet row group
 
 
 @dataclass(frozen=True, slots=True)

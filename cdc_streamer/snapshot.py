@@ -32,7 +32,7 @@ from .errors import CdcError, ConfigError, RuntimeFailure, SourceUnusable
 from .masking import Masker
 from .masking_setup import check_mask_columns
 from .preflight import global_privileges
-from .settings import MySQLUrl
+from .settings import SNAPSHOT_CHUNK_ROWS, MySQLUrl
 from .snapshot_layout import (
     POSITION_FILE,
     SnapshotPoint,
@@ -76,7 +76,6 @@ from .source import Source, connect
 from .source import quote_for_parameters as quote_param
 from .source import quote_identifier as quote
 
-DEFAULT_CHUNK_ROWS = 50_000  # also cli.SNAPSHOT_CHUNK_ROWS (the CLI does not import this module to start)
 FETCH_ROWS = 10_000  # rows turned into one Arrow batch: bounds the Python objects alive at once
 CHUNKS_PER_FILE = 10
 SAVEPOINT = "cdc_snapshot"
@@ -87,7 +86,7 @@ class SnapshotSettings:
     mysql: MySQLUrl
     out: str
     tables: tuple[tuple[str, str], ...] = ()
-    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    chunk_rows: int = SNAPSHOT_CHUNK_ROWS
     export_id: str | None = None
     endpoint_url: str | None = None
     region: str | None = None
