@@ -6,7 +6,8 @@ A private MariaDB; `INSERT INTO big SELECT ... FROM seq_1_to_N` (one transaction
 bench/readers.py); then `cdc-streamer run --sink file` (and with `--sinks file,lake` the `--sink lake`, default
 buffers), each from the transaction's start to its end as its own process; then `cdc-lake deliver --from-file` of
 the first `--deliver-rows` events of the file sink's output (the pipeline's local delivery step, (e)). Peak RSS
-and CPU seconds are that process's, from `os.wait4`; the output is checked (N row events, xoffsets 0..N-1,
+and CPU seconds are that process's, from `os.wait4` in readers.py's small helper process (a child started by this
+script would count this script's memory too); the output is checked (N row events, xoffsets 0..N-1,
 `commit` on the last only). Stores the figures under `big_transaction` in `bench/results/<date>.json`.
 """
 
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,25 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from results_file import store  # bench/, this script's directory, is on sys.path
+from readers import BenchFailure, Spawner, run_child  # bench/, this script's directory, is on sys.path
+from results_file import store
 
 from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled, free_port
 
 TARGET_RSS_MB = 300
+MIB = 1024 * 1024
 STREAMER = str(Path(sys.executable).with_name("cdc-streamer"))
 
 
-def run_measured(command: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MB) of one child process; exits on a non-zero exit code."""
-    began = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.monotonic() - began
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    if process.returncode != 0:
-        raise SystemExit(f"big transaction bench: {' '.join(command[:3])} exited {process.returncode}: {stderr[-500:]}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024 / 1e6
+def run_measured(spawner: Spawner, work: Path, command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS in MB) of one child process, started by readers.py's small helper
+    process so that its peak RSS is its own (see readers.SPAWNER); exits with one line if it fails."""
+    try:
+        child = run_child(spawner, work, command, discard_stdout=True, timeout=1800)
+    except BenchFailure as error:
+        raise SystemExit(f"big transaction bench: {error}") from None
+    return child.seconds, child.cpu_seconds, child.peak_rss_mib * MIB / 1e6
 
 
 def check_file(path: Path, rows: int) -> None:
@@ -65,7 +63,7 @@ def check_lake(lake: Path, rows: int) -> None:
         raise SystemExit(f"big transaction bench: the lake has (events, xoffsets, commits) {found}, expected {rows}")
 
 
-def deliver(events: Path, lake: Path, rows: int) -> dict[str, Any]:
+def deliver(spawner: Spawner, events: Path, lake: Path, rows: int) -> dict[str, Any]:
     """(e) local delivery: `cdc-lake deliver --from-file` of the first `rows` events of the streamer's output into
     Parquet files in a lake (the last of them carries `commit`: the file is cut at a line)."""
     sample = events.with_name("deliver.jsonl")
@@ -74,7 +72,7 @@ def deliver(events: Path, lake: Path, rows: int) -> dict[str, Any]:
             target.write(line)
     command = [str(Path(sys.executable).with_name("cdc-lake")), "deliver", "--from-file", str(sample),
                "--lake-dir", str(lake)]  # fmt: skip
-    seconds, cpu, rss = run_measured(command)
+    seconds, cpu, rss = run_measured(spawner, events.parent, command)
     files = f"{lake}/events/database=bench/table=big/*/*/*.parquet"
     with duckdb.connect() as conn:
         found = conn.execute(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()
@@ -91,6 +89,7 @@ def deliver(events: Path, lake: Path, rows: int) -> dict[str, Any]:
 
 def measure(directory: Path, rows: int, sinks: list[str], deliver_rows: int) -> dict[str, Any]:
     server = LocalMariaDB(directory / "mariadb", port=free_port())
+    spawner = Spawner()
     try:
         server.start()
         server.create_cdc_user()
@@ -119,13 +118,15 @@ def measure(directory: Path, rows: int, sinks: list[str], deliver_rows: int) -> 
         for sink in sinks:
             if sink == "file":
                 output = directory / "big.jsonl"
-                seconds, cpu, rss = run_measured([*common, "--sink", "file", "--file", str(output)])
+                seconds, cpu, rss = run_measured(spawner, directory, [*common, "--sink", "file", "--file", str(output)])
                 check_file(output, rows)
-                result["deliver"] = deliver(output, directory / "delivered", min(rows, deliver_rows))
+                result["deliver"] = deliver(spawner, output, directory / "delivered", min(rows, deliver_rows))
                 output.unlink()
             else:
                 lake = directory / "lake"
-                seconds, cpu, rss = run_measured([*common, "--sink", "lake", "--lake-dir", str(lake)])
+                seconds, cpu, rss = run_measured(
+                    spawner, directory, [*common, "--sink", "lake", "--lake-dir", str(lake)]
+                )
                 check_lake(lake, rows)
             result[sink] = {
                 "seconds": round(seconds, 2),
@@ -140,6 +141,7 @@ def measure(directory: Path, rows: int, sinks: list[str], deliver_rows: int) -> 
             )
         return result
     finally:
+        spawner.close()
         server.stop()
 
 
