@@ -6,9 +6,9 @@ A private MariaDB, `cdc-streamer run --sink lake --lake-buffer-seconds 1 --flush
 runs), one compaction so that the `_live` views exist, then for `--seconds`: a workload of 10-row transactions
 (inserts, updates, deletes of a 6-column table) at `--rows-per-second`, and a marker row committed every 0.5 s by
 another connection. A watcher polls `SELECT id FROM tickit.demo_marker_live` through DuckDB every 50 ms; a marker's
-latency is from the moment its INSERT returned (committed) to the first poll that returned it. The markers and the
-watcher are the demo's own (`cdc_demo.demo.Markers`). Prints p50, p95 and max, and stores them under `latency` in
-`bench/results/<date>.json` (the docs page renders them).
+latency is from the moment its INSERT returned (committed) to the first poll that returned it. The markers, the
+watcher, and the first marker with the compaction before them are the demo's own (`cdc_demo.demo`). Prints p50,
+p95 and max, and stores them under `latency` in `bench/results/<date>.json` (the docs page renders them).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from results_file import store  # bench/, this script's directory, is on sys.path
 
-from cdc_demo.demo import DATABASE, MARKER_INTERVAL, MARKERS, Markers, percentile
+from cdc_demo.demo import DATABASE, MARKER_INTERVAL, MARKERS, DemoFailed, Markers, first_marker_visible, percentile
 from cdc_streamer.local_mariadb import LocalMariaDB, ServerNotInstalled, free_port
 
 BUFFER_SECONDS = 1.0
@@ -36,13 +36,6 @@ TARGET_P95_SECONDS = 2.0
 
 def stderr_of(process: subprocess.Popen[str]) -> str:
     return (process.stderr.read() if process.stderr else "").strip()[-500:]
-
-
-def cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"latency bench: {module} {args[0]} failed: {(result.stderr or result.stdout).strip()[-300:]}")
-    return result
 
 
 def workload(server: LocalMariaDB, rows_per_second: float, stop: threading.Event) -> int:
@@ -77,24 +70,6 @@ def workload(server: LocalMariaDB, rows_per_second: float, stop: threading.Event
     finally:
         conn.close()
     return written
-
-
-def first_marker_visible(server: LocalMariaDB, lake: Path, streamer: subprocess.Popen[str]) -> None:
-    """A first marker through the whole path, then one compaction so that every table has its `_live` view."""
-    with server.root_connection(database=DATABASE) as conn, conn.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {MARKERS} (id, note) VALUES (0, 'first')")
-        conn.commit()
-    marker_dir = lake / "events" / f"database={DATABASE}" / f"table={MARKERS}"
-    deadline = time.monotonic() + 60
-    while not any(marker_dir.rglob("*.parquet")):
-        if streamer.poll() is not None:
-            raise SystemExit(
-                f"latency bench: the streamer stopped: {streamer.stderr.read() if streamer.stderr else ''}"
-            )
-        if time.monotonic() > deadline:
-            raise SystemExit("latency bench: the first marker did not reach the lake within 60 s")
-        time.sleep(0.05)
-    cli("cdc_lake", "compact", "--lake-dir", str(lake))
 
 
 def measure(directory: Path, seconds: float, rows_per_second: float) -> dict[str, Any]:
@@ -141,9 +116,7 @@ def measure(directory: Path, seconds: float, rows_per_second: float) -> dict[str
         for thread in threads:
             thread.join(timeout=30)
         if streamer.poll() is not None:
-            raise SystemExit(
-                f"latency bench: the streamer stopped: {streamer.stderr.read() if streamer.stderr else ''}"
-            )
+            raise SystemExit(f"latency bench: the streamer stopped: {stderr_of(streamer)}")
     finally:
         stop.set()
         markers.stop.set()
@@ -182,7 +155,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="cdc-bench-latency-") as directory:
             result = measure(Path(directory), args.seconds, args.rows_per_second)
-    except ServerNotInstalled as error:
+    except (ServerNotInstalled, DemoFailed) as error:
         raise SystemExit(f"latency bench: {error}") from None
     print(
         f"commit -> visible in _live ({result['markers']} markers, {BUFFER_SECONDS:g} s buffer, "

@@ -237,7 +237,7 @@ def run_demo(directory: Path, sizes: Sizes, workload_seconds: float, seed: int) 
              f"file:{checkpoint}", "--lake-buffer-seconds", "1", "--flush-interval", "0.5"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        _first_marker_visible(server, lake, console, streamer)
+        first_marker_visible(server, lake, streamer)
 
         console.step(f"live workload for {workload_seconds:.0f} s (sales, refunds, price changes, new trading days)")
         threads = [
@@ -285,7 +285,7 @@ def run_demo(directory: Path, sizes: Sizes, workload_seconds: float, seed: int) 
         server.stop()
 
 
-def _first_marker_visible(server: LocalMariaDB, lake: Path, console: Console, streamer: subprocess.Popen[str]) -> None:
+def first_marker_visible(server: LocalMariaDB, lake: Path, streamer: subprocess.Popen[str]) -> None:
     """A first marker row through the whole path, then one compaction so every table has its `_live` view."""
     with server.root_connection(database=DATABASE) as conn, conn.cursor() as cursor:
         cursor.execute(f"INSERT INTO {MARKERS} (id, note) VALUES (0, 'first')")
